@@ -1,0 +1,40 @@
+//! The HTTP and gRPC faces of tollgate.
+//!
+//! The algorithm crates know nothing of HTTP: they refuse requests with a
+//! [`Rejection`](tollgate_core::Rejection). This crate turns rejections into the
+//! responses clients understand, with one mapping shared by every layer:
+//!
+//! | reason | HTTP | gRPC |
+//! |---|---|---|
+//! | rate limited, wait too long, queue full, throttled, key table full, over capacity | `429 Too Many Requests` | `RESOURCE_EXHAUSTED` |
+//! | missing key | `400 Bad Request` | `INVALID_ARGUMENT` |
+//! | circuit open, draining | `503 Service Unavailable` | `UNAVAILABLE` |
+//! | deadline exceeded | `504 Gateway Timeout` | `DEADLINE_EXCEEDED` |
+//!
+//! A rejection with a retry time carries `Retry-After` (whole seconds, rounded up, never
+//! `0` when a wait is needed) on HTTP and `grpc-retry-pushback-ms` on gRPC.
+//!
+//! ```
+//! use std::time::Duration;
+//! use http::StatusCode;
+//! use tollgate_core::{Reason, Rejection};
+//! use tollgate_http::{DefaultResponder, Protocol, RejectionResponder};
+//!
+//! let rejection = Rejection::new(Reason::RateLimited).with_retry_after(Duration::from_millis(1200));
+//! let response: http::Response<String> = DefaultResponder.respond(&rejection, Protocol::Http);
+//! assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+//! assert_eq!(response.headers()["retry-after"], "2");
+//!
+//! let grpc: http::Response<String> = DefaultResponder.respond(&rejection, Protocol::Grpc);
+//! assert_eq!(grpc.status(), StatusCode::OK);
+//! assert_eq!(grpc.headers()["grpc-status"], "8");
+//! assert_eq!(grpc.headers()["grpc-retry-pushback-ms"], "1200");
+//! ```
+
+mod rejection;
+
+#[cfg(feature = "tonic")]
+pub use rejection::to_status;
+pub use rejection::{
+    grpc_code, retry_after_seconds, status_code, DefaultResponder, Protocol, RejectionResponder,
+};

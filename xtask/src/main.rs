@@ -1,0 +1,114 @@
+//! The workspace's task runner. `cargo xtask test` runs every check CI runs:
+//! formatting, clippy, the tests of every crate (doc tests and examples included), the
+//! docs with warnings denied, and the loom models of every crate that has them.
+//!
+//! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
+//! its own target directory (`target/loom`) and never invalidates the normal build.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test    formatting, clippy, every test, docs, then the loom models (what CI runs)
+  lint    formatting and clippy only
+  loom    the loom models only (crates/*/tests/loom.rs)";
+
+fn main() {
+    let task = env::args().nth(1);
+    let result = match task.as_deref() {
+        Some("test") => lint().and_then(|()| tests()).and_then(|()| loom()),
+        Some("lint") => lint(),
+        Some("loom") => loom(),
+        _ => {
+            eprintln!("{USAGE}");
+            exit(2);
+        }
+    };
+    if let Err(failed) = result {
+        eprintln!("xtask: `{failed}` failed");
+        exit(1);
+    }
+    eprintln!("xtask: all checks passed");
+}
+
+fn lint() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )
+}
+
+fn tests() -> Result<(), String> {
+    cargo(&["test", "--workspace", "--all-features"], &[])?;
+    cargo(
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
+}
+
+fn loom() -> Result<(), String> {
+    let target = root().join("target").join("loom");
+    let target = target.to_str().expect("target path is UTF-8");
+    for krate in loom_crates() {
+        cargo(
+            &["test", "--release", "-p", &krate, "--test", "loom"],
+            &[
+                ("RUSTFLAGS", "--cfg loom"),
+                ("CARGO_TARGET_DIR", target),
+                // tokio's CI setting: every interleaving with up to two preemptions.
+                ("LOOM_MAX_PREEMPTIONS", "2"),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Every crate with a `tests/loom.rs`, in name order.
+fn loom_crates() -> Vec<String> {
+    let crates = root().join("crates");
+    let mut names: Vec<String> = std::fs::read_dir(&crates)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", crates.display()))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("tests").join("loom.rs").is_file())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let line = format!("cargo {}", args.join(" "));
+    eprintln!("xtask: {line}");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("{line} ({e})"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(line)
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
