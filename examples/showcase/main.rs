@@ -1,0 +1,14 @@
+//! The tollgate showcase: each section starts real servers on loopback, drives a
+//! bounded load through one tollgate layer, and prints what happened.
+//!
+//! `cargo run --release --example showcase`
+//!
+//! Every section finishes by itself; the whole run takes well under a minute.
+
+// One module per capability; each exposes `pub(crate) async fn run()`.
+
+#[tokio::main]
+async fn main() {
+    println!("tollgate showcase");
+    println!("=================");
+}
