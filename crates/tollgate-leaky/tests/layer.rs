@@ -19,10 +19,12 @@ fn shaper(per_second: u32) -> Shaper<TokioClock> {
         .unwrap()
 }
 
+type Log = Arc<Mutex<Vec<(u32, Duration)>>>;
+
 /// An inner service that records when each request reached it.
 fn recorder() -> (
     impl Service<u32, Response = u32, Error = std::convert::Infallible, Future = impl Send> + Clone,
-    Arc<Mutex<Vec<(u32, Duration)>>>,
+    Log,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
