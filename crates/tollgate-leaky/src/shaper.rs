@@ -193,7 +193,7 @@ impl<C> Shaper<C> {
             rejection = rejection.with_retry_after(after);
         }
         if let Some(name) = &self.inner.config.name {
-            rejection = rejection.with_name(Arc::clone(name));
+            rejection = rejection.with_name(std::sync::Arc::clone(name));
         }
         tracing::debug!(target: TARGET, reason = %reason, retry_after = ?retry_after, queue_len = state.queue.len(), "rejected");
         rejection
