@@ -1,10 +1,12 @@
-#![cfg(loom)]
 //! loom models of the shaper's queue protocol: concurrent admission, cancellation and
 //! release never lose a wake-up, never release two waiters into one slot, and never
 //! leave a slot unused while someone waits.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 //!  cargo test --release -p tollgate-leaky --test loom`
+
+// The doc comment comes first so the crate is documented even when the cfg empties it.
+#![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Wake, Waker};
