@@ -24,6 +24,12 @@ pub enum Signal {
         /// The server's requested back-off, when it gave one.
         retry_after: Option<Duration>,
     },
+    /// The server accepted the call but says its quota is now spent (an IETF
+    /// `RateLimit` header with remaining 0): releases pause until the quota resets.
+    Exhausted {
+        /// Time until the server's quota resets.
+        reset: Duration,
+    },
     /// Says nothing about capacity (for example a transport error).
     Ignored,
 }

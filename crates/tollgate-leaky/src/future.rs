@@ -108,7 +108,7 @@ where
                     let worth_a_clock_read = match signal {
                         Signal::Ignored => false,
                         Signal::Accepted => this.shaper.counts_accepts(),
-                        Signal::Throttled { .. } => true,
+                        Signal::Throttled { .. } | Signal::Exhausted { .. } => true,
                     };
                     if worth_a_clock_read {
                         this.shaper.observe(signal, this.shaper.clock().now());

@@ -287,6 +287,10 @@ impl<C> Shaper<C> {
                     self.pause_until(now + after, now);
                 }
             }
+            Signal::Exhausted { reset } => {
+                self.observe(Signal::Accepted, now);
+                self.pause_until(now + reset, now);
+            }
             Signal::Ignored => {}
         }
     }
