@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime};
 
-use http::header::RETRY_AFTER;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use tollgate_leaky::{Feedback, Signal};
 
@@ -53,6 +53,13 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
     if let Some(signal) = grpc_signal(headers) {
         return signal;
     }
+    let grpc = headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+    if grpc && status == StatusCode::OK {
+        // The gRPC status comes in the trailers: see `observe_trailers`.
+        return Signal::Ignored;
+    }
     let exhausted = ratelimit_exhausted(headers);
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
         let retry_after = retry_after(headers, SystemTime::now()).or(exhausted);
@@ -65,8 +72,8 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
 }
 
 /// What a gRPC response's trailers say: `grpc-status: 8` (`RESOURCE_EXHAUSTED`) with
-/// `grpc-retry-pushback-ms` is a pushback. Feed the result to
-/// `Shaper::observe` when you read trailers from a streaming body.
+/// `grpc-retry-pushback-ms` is a pushback; [`observe_trailers`](super::observe_trailers)
+/// feeds it to the shaper as the body ends.
 ///
 /// ```
 /// use std::time::Duration;
@@ -269,6 +276,9 @@ mod tests {
         );
         let h = headers(&[("grpc-status", "14")]);
         assert_eq!(signal_from_headers(StatusCode::OK, &h), Signal::Accepted);
+        // A gRPC response whose status is still to come in the trailers.
+        let h = headers(&[("content-type", "application/grpc")]);
+        assert_eq!(signal_from_headers(StatusCode::OK, &h), Signal::Ignored);
         assert_eq!(signal_from_trailers(&HeaderMap::new()), Signal::Ignored);
     }
 

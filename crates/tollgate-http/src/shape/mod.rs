@@ -4,7 +4,7 @@
 //!   `tollgate_leaky::ShapeLayer::feedback`: `429`/`503` with `Retry-After` (seconds or
 //!   an HTTP-date), the IETF `RateLimit` headers saying the remaining quota is 0, and
 //!   gRPC `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms` (in the headers of a
-//!   trailers-only response, or in trailers through [`signal_from_trailers`]).
+//!   trailers-only response, or in trailers through [`observe_trailers`]).
 //!   Malformed values are ignored, never a panic.
 //! - [`ServerShapeLayer`] smooths load on a server (axum router, tonic service) instead
 //!   of rejecting it: requests wait their turn, and refused ones are answered with
@@ -34,6 +34,8 @@
 
 mod feedback;
 mod server;
+mod trailers;
 
 pub use feedback::{signal_from_headers, signal_from_trailers, HttpFeedback};
 pub use server::{ServerShape, ServerShapeFuture, ServerShapeLayer};
+pub use trailers::{observe_trailers, TrailerFeedback};

@@ -217,3 +217,57 @@ impl<S: Service<Req>, Req, C, R> fmt::Debug for ServerShapeFuture<S, Req, C, R> 
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tollgate_core::TokioClock;
+    use tower::{service_fn, ServiceExt};
+
+    use super::*;
+
+    fn handler(
+    ) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future = impl Send>
+           + Clone {
+        service_fn(|_: Request<()>| async { Ok(Response::new(String::from("ok"))) })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn grpc_requests_are_refused_with_a_status_and_pushback() {
+        let shaper = Shaper::builder()
+            .per_second(10)
+            .max_wait(Duration::from_millis(50))
+            .build_with_clock(TokioClock::new())
+            .unwrap();
+        let mut server = ServerShapeLayer::new(shaper).layer(handler());
+        let grpc = || {
+            Request::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap()
+        };
+        let first = server.ready().await.unwrap().call(grpc());
+        let refused = server.ready().await.unwrap().call(grpc()).await.unwrap();
+        assert_eq!(refused.status(), 200, "trailers-only");
+        assert_eq!(refused.headers()["grpc-status"], "8");
+        // Would wait 100 ms with 50 ms allowed: fits 50 ms later.
+        assert_eq!(refused.headers()["grpc-retry-pushback-ms"], "50");
+        assert_eq!(first.await.unwrap().body(), "ok");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admitted_requests_wait_their_turn() {
+        let shaper = Shaper::builder()
+            .per_second(10)
+            .build_with_clock(TokioClock::new())
+            .unwrap();
+        let server = ServerShapeLayer::new(shaper).layer(handler());
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            let response = server.clone().oneshot(Request::new(())).await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+}
