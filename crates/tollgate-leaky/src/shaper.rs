@@ -259,6 +259,10 @@ impl<C> Shaper<C> {
     /// Pauses releases until `until` (server pushback), capped at `max_pause` after
     /// `now`. After the pause, releases resume one interval apart, without a burst.
     /// A pause never shortens an earlier, longer one.
+    ///
+    /// Requests already queued wait for the pause too, even past `max_wait`: the
+    /// server's word wins over the admission estimate (their callers' deadlines still
+    /// cancel them). New requests are admitted against the paused schedule.
     pub fn pause_until(&self, until: Timestamp, now: Timestamp) {
         let config = &self.inner.config;
         let cap = now + config.max_pause;

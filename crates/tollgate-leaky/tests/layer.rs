@@ -162,3 +162,37 @@ async fn acquire_sleeps_to_the_exact_instant() {
     assert_eq!(at, [0, 250, 500, 750]);
     assert_eq!(shaper.snapshot().released, 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_throttling_sheds_locally_while_the_server_refuses() {
+    let shaper = Shaper::builder()
+        .per_second(1000)
+        .burst(1000)
+        .adaptive(2.0, Duration::from_secs(10))
+        .random(|| 0.5)
+        .build_with_clock(TokioClock::new())
+        .unwrap();
+    let (inner, seen) = recorder();
+    // The server refuses every call, without saying for how long.
+    let refuse_all = |_: &u32| Signal::Throttled { retry_after: None };
+    let svc = ShapeLayer::new(shaper.clone())
+        .feedback(refuse_all)
+        .layer(inner);
+    let mut shed = 0;
+    for i in 0..100 {
+        match svc.clone().oneshot(i).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(
+                    e.downcast_ref::<Rejection>().unwrap().reason(),
+                    Reason::Throttled
+                );
+                shed += 1;
+            }
+        }
+    }
+    // p = n / (n + 1) > 0.5 from the third call on: only two reach the server.
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(shed, 98);
+    assert_eq!(shaper.snapshot().rejected, 98);
+}
