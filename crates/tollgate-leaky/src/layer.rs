@@ -3,6 +3,7 @@ use tower_layer::Layer;
 use crate::feedback::NoFeedback;
 use crate::service::Shape;
 use crate::shaper::Shaper;
+use crate::weigh::Unit;
 
 /// Applies a [`Shaper`] to a tower service: each request waits its turn in the
 /// response future, then is sent. Clones share the shaper.
@@ -30,28 +31,41 @@ use crate::shaper::Shaper;
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct ShapeLayer<C = tollgate_core::SystemClock, F = NoFeedback> {
+pub struct ShapeLayer<C = tollgate_core::SystemClock, F = NoFeedback, W = Unit> {
     shaper: Shaper<C>,
     feedback: F,
+    weigh: W,
 }
 
 impl<C> ShapeLayer<C> {
-    /// A layer releasing requests through `shaper`, ignoring what responses say.
+    /// A layer releasing requests through `shaper`, one unit each, ignoring what
+    /// responses say.
     pub fn new(shaper: Shaper<C>) -> Self {
         Self {
             shaper,
             feedback: NoFeedback,
+            weigh: Unit,
         }
     }
 }
 
-impl<C, F> ShapeLayer<C, F> {
+impl<C, F, W> ShapeLayer<C, F, W> {
     /// Reads every response with `feedback` and pauses the shaper when the server
     /// pushes back (server-feedback mode).
-    pub fn feedback<G>(self, feedback: G) -> ShapeLayer<C, G> {
+    pub fn feedback<G>(self, feedback: G) -> ShapeLayer<C, G, W> {
         ShapeLayer {
             shaper: self.shaper,
             feedback,
+            weigh: self.weigh,
+        }
+    }
+
+    /// Charges each request the units `weigh` says (see [`Weigh`](crate::Weigh)).
+    pub fn weigh<V>(self, weigh: V) -> ShapeLayer<C, F, V> {
+        ShapeLayer {
+            shaper: self.shaper,
+            feedback: self.feedback,
+            weigh,
         }
     }
 
@@ -61,10 +75,15 @@ impl<C, F> ShapeLayer<C, F> {
     }
 }
 
-impl<S, C, F: Clone> Layer<S> for ShapeLayer<C, F> {
-    type Service = Shape<S, C, F>;
+impl<S, C, F: Clone, W: Clone> Layer<S> for ShapeLayer<C, F, W> {
+    type Service = Shape<S, C, F, W>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Shape::new(inner, self.shaper.clone(), self.feedback.clone())
+        Shape::new(
+            inner,
+            self.shaper.clone(),
+            self.feedback.clone(),
+            self.weigh.clone(),
+        )
     }
 }

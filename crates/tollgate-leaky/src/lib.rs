@@ -4,7 +4,7 @@
 //!
 //! - **Constant rate, strict FIFO.** One unit every interval, with an optional small
 //!   burst; a later request is never released before an earlier one still waiting.
-//!   Requests may weigh several units ([`Shaper::admit_at`]).
+//!   Requests may weigh several units ([`Shaper::admit_at`], [`ShapeLayer::weigh`]).
 //! - **Bounded, decided at admission.** A queue-length bound and a maximum wait: the
 //!   release time of a request is known when it arrives, so one that would wait too
 //!   long, or finds the queue full, is refused at once with the time after which it
@@ -74,6 +74,7 @@ mod future;
 mod layer;
 mod service;
 mod shaper;
+mod weigh;
 
 pub use acquire::Acquire;
 pub use config::ShaperBuilder;
@@ -82,6 +83,7 @@ pub use future::ResponseFuture;
 pub use layer::ShapeLayer;
 pub use service::Shape;
 pub use shaper::{Admit, Shaper, Snapshot, Turn, Waiter};
+pub use weigh::{Unit, Weigh};
 
 /// tower's boxed error, the error type of [`Shape`].
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -6,6 +6,7 @@ use tower_service::Service;
 use crate::feedback::{Feedback, NoFeedback};
 use crate::future::ResponseFuture;
 use crate::shaper::{Admit, Shaper};
+use crate::weigh::{Unit, Weigh};
 
 /// A service shaped by a [`Shaper`]; built by [`ShapeLayer`](crate::ShapeLayer), whose
 /// docs have an example.
@@ -13,19 +14,21 @@ use crate::shaper::{Admit, Shaper};
 /// `poll_ready` passes through to the inner service. `call` decides admission at once;
 /// a queued request keeps the ready inner service and is sent when released.
 #[derive(Debug, Clone)]
-pub struct Shape<S, C = tollgate_core::SystemClock, F = NoFeedback> {
+pub struct Shape<S, C = tollgate_core::SystemClock, F = NoFeedback, W = Unit> {
     inner: S,
     shaper: Shaper<C>,
     feedback: F,
+    weigh: W,
 }
 
-impl<S, C, F> Shape<S, C, F> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, shaper: Shaper<C>, feedback: F) -> Self {
+impl<S, C, F, W> Shape<S, C, F, W> {
+    /// Wraps `inner`; `feedback` reads responses, `weigh` prices requests.
+    pub fn new(inner: S, shaper: Shaper<C>, feedback: F, weigh: W) -> Self {
         Self {
             inner,
             shaper,
             feedback,
+            weigh,
         }
     }
 
@@ -50,12 +53,13 @@ impl<S, C, F> Shape<S, C, F> {
     }
 }
 
-impl<S, C, F, Req> Service<Req> for Shape<S, C, F>
+impl<S, C, F, W, Req> Service<Req> for Shape<S, C, F, W>
 where
     S: Service<Req> + Clone,
     S::Error: Into<crate::BoxError>,
     C: Clock,
     F: Feedback<S::Response>,
+    W: Weigh<Req>,
 {
     type Response = S::Response;
     type Error = crate::BoxError;
@@ -67,7 +71,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let feedback = self.feedback.clone();
-        match self.shaper.admit(1) {
+        match self.shaper.admit(self.weigh.weigh(&request)) {
             Ok(Admit::Now) => {
                 ResponseFuture::calling(self.inner.call(request), self.shaper.clone(), feedback)
             }

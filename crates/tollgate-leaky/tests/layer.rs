@@ -196,3 +196,36 @@ async fn adaptive_throttling_sheds_locally_while_the_server_refuses() {
     assert_eq!(shed, 98);
     assert_eq!(shaper.snapshot().rejected, 98);
 }
+
+#[tokio::test(start_paused = true)]
+async fn weighted_requests_take_their_units_in_the_layer() {
+    let shaper = Shaper::builder()
+        .per_second(10)
+        .burst(3)
+        .build_with_clock(TokioClock::new())
+        .unwrap();
+    let (inner, seen) = recorder();
+    // Request x costs x units.
+    let svc = ShapeLayer::new(shaper).weigh(|x: &u32| *x).layer(inner);
+    let mut tasks = Vec::new();
+    for x in [3u32, 2, 1] {
+        tasks.push(tokio::spawn(svc.clone().oneshot(x)));
+        tokio::task::yield_now().await;
+    }
+    let too_heavy = svc.clone().oneshot(4).await.unwrap_err();
+    assert_eq!(
+        too_heavy.downcast_ref::<Rejection>().unwrap().reason(),
+        Reason::OverCapacity
+    );
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let times: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(x, t)| (*x, t.as_millis()))
+        .collect();
+    // The whole burst, then two units (200 ms), then one more (300 ms).
+    assert_eq!(times, [(3, 0), (2, 200), (1, 300)]);
+}
