@@ -32,6 +32,7 @@
 //! ```
 
 mod rejection;
+pub mod shape;
 
 #[cfg(feature = "tonic")]
 pub use rejection::to_status;

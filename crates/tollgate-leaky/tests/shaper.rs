@@ -1,0 +1,314 @@
+//! Exact tests of the shaper core on a manual clock.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{at_ms, ms, Sim};
+use tollgate_core::{Reason, Timestamp};
+use tollgate_leaky::{Shaper, Signal};
+
+fn every_100ms() -> tollgate_leaky::ShaperBuilder {
+    Shaper::builder().interval(ms(100))
+}
+
+#[test]
+fn releases_exactly_on_schedule() {
+    let mut sim = Sim::new(every_100ms());
+    for _ in 0..5 {
+        sim.admit(1).unwrap();
+    }
+    sim.run_to_end();
+    let expected: Vec<_> = (0..5).map(|i| (i, at_ms(100 * i as u64))).collect();
+    assert_eq!(sim.releases(), expected);
+    let snap = sim.shaper.snapshot();
+    assert_eq!((snap.released, snap.queue_len, snap.rejected), (5, 0, 0));
+}
+
+#[test]
+fn burst_goes_at_once_then_the_interval_holds() {
+    let mut sim = Sim::new(every_100ms().burst(3));
+    for _ in 0..6 {
+        sim.admit(1).unwrap();
+    }
+    sim.run_to_end();
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        times,
+        [0, 0, 0, 100, 200, 300].map(at_ms).to_vec(),
+        "three at once, then one per interval"
+    );
+    // After an idle period the burst is back.
+    sim.run_until(at_ms(1000));
+    for _ in 0..3 {
+        sim.admit(1).unwrap();
+    }
+    assert_eq!(sim.shaper.snapshot().queue_len, 0);
+}
+
+#[test]
+fn fifo_under_interleaved_arrivals() {
+    let mut sim = Sim::new(every_100ms().burst(2));
+    let mut expected = Vec::new();
+    for round in 0..5u64 {
+        for _ in 0..3 {
+            expected.push(sim.admit(1).unwrap());
+        }
+        // Arrive again in the middle of the schedule.
+        sim.run_until(at_ms(round * 130 + 130));
+    }
+    sim.run_to_end();
+    let order: Vec<_> = sim.releases().into_iter().map(|(i, _)| i).collect();
+    assert_eq!(order, expected);
+    // Never closer than the interval beyond the burst of 2.
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    for w in times.windows(3) {
+        assert!(w[2] - w[0] >= ms(100), "{w:?}");
+    }
+}
+
+#[test]
+fn max_wait_refusal_is_immediate_with_exact_retry() {
+    let mut sim = Sim::new(every_100ms().max_wait(ms(250)));
+    for _ in 0..3 {
+        sim.admit(1).unwrap(); // released at 0, 100, 200
+    }
+    sim.run_until(at_ms(10));
+    let r = sim.admit(1).unwrap_err(); // would go at 300: a 290 ms wait
+    assert_eq!(r.reason(), Reason::WaitTooLong);
+    assert_eq!(r.retry_after(), Some(ms(40)));
+    // Retrying exactly then fits.
+    sim.run_until(at_ms(50));
+    sim.admit(1).unwrap();
+    assert_eq!(sim.shaper.snapshot().rejected, 1);
+    sim.run_to_end();
+    assert_eq!(sim.releases().last().unwrap().1, at_ms(300));
+}
+
+#[test]
+fn queue_full_refusal_is_immediate_with_time_until_the_head_leaves() {
+    let mut sim = Sim::new(every_100ms().max_queue(2));
+    sim.admit(1).unwrap(); // now
+    sim.admit(1).unwrap(); // queued, at 100
+    sim.admit(1).unwrap(); // queued, at 200
+    sim.run_until(at_ms(30));
+    let r = sim.admit(1).unwrap_err();
+    assert_eq!(r.reason(), Reason::QueueFull);
+    assert_eq!(r.retry_after(), Some(ms(70)));
+    sim.run_until(at_ms(100));
+    assert!(sim.admit(1).is_ok(), "room once the head left");
+}
+
+#[test]
+fn weighted_requests_take_their_units() {
+    let mut sim = Sim::new(every_100ms().burst(4));
+    sim.admit(4).unwrap(); // the whole burst at once
+    sim.admit(2).unwrap(); // needs two units: at 200
+    sim.admit(1).unwrap(); // at 300
+    let r = sim.admit(5).unwrap_err();
+    assert_eq!(r.reason(), Reason::OverCapacity);
+    assert_eq!(r.retry_after(), None);
+    // Weight zero is free.
+    let free = sim.admit(0).unwrap();
+    assert_eq!(sim.slots[free].released_at, Some(Timestamp::ZERO));
+    sim.run_to_end();
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(times, [0, 0, 200, 300].map(at_ms).to_vec());
+}
+
+#[test]
+fn server_pushback_delays_the_next_release_by_exactly_what_it_said() {
+    let mut sim = Sim::new(every_100ms().burst(2));
+    for _ in 0..4 {
+        sim.admit(1).unwrap(); // 0, 0, 100, 200 without feedback
+    }
+    sim.run_until(at_ms(50));
+    // A 429 with Retry-After: 1 arrives at 50 ms.
+    sim.shaper.observe(
+        Signal::Throttled {
+            retry_after: Some(Duration::from_secs(1)),
+        },
+        sim.now(),
+    );
+    assert_eq!(sim.shaper.snapshot().paused_for, ms(1000));
+    sim.run_to_end();
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    // Resumes at 1050 ms exactly, one interval apart, no burst.
+    assert_eq!(times, [0, 0, 1050, 1150].map(at_ms).to_vec());
+}
+
+#[test]
+fn pushback_is_capped_and_never_shortens() {
+    let mut sim = Sim::new(every_100ms().max_pause(Duration::from_secs(5)));
+    sim.shaper.pause_until(at_ms(60_000), sim.now());
+    assert_eq!(sim.shaper.snapshot().paused_for, Duration::from_secs(5));
+    sim.shaper.pause_until(at_ms(10), sim.now());
+    assert_eq!(sim.shaper.snapshot().paused_for, Duration::from_secs(5));
+    assert_eq!(sim.shaper.snapshot().current_wait, Duration::from_secs(5));
+    let i = sim.admit(1).unwrap();
+    sim.run_to_end();
+    assert_eq!(sim.slots[i].released_at, Some(at_ms(5000)));
+}
+
+#[test]
+fn a_cancelled_head_hands_its_turn_to_the_next() {
+    let mut sim = Sim::new(every_100ms());
+    sim.admit(1).unwrap();
+    let head = sim.admit(1).unwrap();
+    let next = sim.admit(1).unwrap();
+    sim.run_until(at_ms(50));
+    sim.cancel(head);
+    sim.run_to_end();
+    assert_eq!(sim.slots[next].released_at, Some(at_ms(100)));
+    assert_eq!(
+        sim.slots[next].wakes(),
+        1,
+        "woken once, when it became the head"
+    );
+    assert_eq!(sim.shaper.snapshot().cancelled, 1);
+}
+
+#[test]
+fn a_cancelled_middle_waiter_moves_the_rest_earlier() {
+    let mut sim = Sim::new(every_100ms());
+    for _ in 0..4 {
+        sim.admit(1).unwrap(); // 0, 100, 200, 300
+    }
+    sim.cancel(2);
+    sim.run_to_end();
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(times, [0, 100, 200].map(at_ms).to_vec());
+    // The next free slot is one interval after the last release, not two.
+    assert_eq!(sim.shaper.snapshot().current_wait, ms(100));
+}
+
+/// Half of the waiters cancel at random moments: the released rate still matches the
+/// configuration, and every waiter is woken exactly once per promotion, never twice,
+/// never zero times.
+#[test]
+fn random_cancellation_loses_no_capacity_and_no_wake_up() {
+    let mut sim = Sim::new(
+        every_100ms()
+            .max_queue(1000)
+            .max_wait(Duration::from_secs(100)),
+    );
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for _ in 0..200 {
+        sim.admit(1).unwrap();
+    }
+    let mut to_cancel: Vec<usize> = (1..200).filter(|_| next() % 2 == 0).collect();
+    let cancelled = to_cancel.len();
+    assert!((80..120).contains(&cancelled), "{cancelled}");
+    // Cancel them at random times, in random order, while the queue drains.
+    let mut t = 0;
+    while !to_cancel.is_empty() {
+        t += next() % 30;
+        sim.run_until(at_ms(t));
+        let pick = (next() as usize) % to_cancel.len();
+        sim.cancel(to_cancel.swap_remove(pick));
+    }
+    sim.run_to_end();
+    let releases = sim.releases();
+    let released = releases.len();
+    assert_eq!(
+        released + sim.slots.iter().filter(|s| s.cancelled).count(),
+        200
+    );
+    // No slot left unused while someone waited: releases are exactly one interval apart.
+    for (k, (_, t)) in releases.iter().enumerate() {
+        assert_eq!(*t, at_ms(100 * k as u64), "release {k}");
+    }
+    // FIFO among the survivors.
+    assert!(releases.windows(2).all(|w| w[0].0 < w[1].0));
+    for (i, slot) in sim.slots.iter().enumerate() {
+        let expected = usize::from(slot.saw_queued && slot.released_at.is_some());
+        if slot.cancelled {
+            assert!(slot.wakes() <= 1, "waiter {i} woken {} times", slot.wakes());
+        } else {
+            assert_eq!(slot.wakes(), expected, "waiter {i}");
+        }
+    }
+    let snap = sim.shaper.snapshot();
+    assert_eq!(snap.released as usize, released);
+    assert_eq!(
+        snap.cancelled as usize,
+        sim.slots.iter().filter(|s| s.cancelled).count()
+    );
+}
+
+#[test]
+fn builder_names_the_field_it_refuses() {
+    let cases = [
+        (Shaper::builder(), "interval"),
+        (Shaper::builder().interval(Duration::ZERO), "interval"),
+        (
+            Shaper::builder().interval(Duration::from_secs(7200)),
+            "interval",
+        ),
+        (Shaper::builder().per_second(0), "per_second"),
+        (every_100ms().burst(0), "burst"),
+        (every_100ms().max_queue(0), "max_queue"),
+        (every_100ms().max_wait(Duration::MAX), "max_wait"),
+        (every_100ms().max_pause(Duration::ZERO), "max_pause"),
+        (every_100ms().adaptive(f64::NAN, ms(1)), "adaptive.k"),
+        (every_100ms().adaptive(0.5, ms(1)), "adaptive.k"),
+        (
+            every_100ms().adaptive(2.0, Duration::ZERO),
+            "adaptive.window",
+        ),
+    ];
+    for (builder, field) in cases {
+        let err = builder.build().unwrap_err();
+        assert_eq!(err.field(), field, "{err}");
+    }
+}
+
+#[test]
+fn adaptive_throttling_sheds_with_the_sre_probability() {
+    // Draws of 0.5: shed exactly when p > 0.5.
+    let mut sim = Sim::new(
+        every_100ms()
+            .burst(100)
+            .adaptive(2.0, Duration::from_secs(10))
+            .random(|| 0.5),
+    );
+    // The backend refuses everything: p = n / (n + 1) after n refused requests.
+    sim.admit(1).unwrap(); // p = 0
+    sim.shaper
+        .observe(Signal::Throttled { retry_after: None }, sim.now());
+    sim.admit(1).unwrap(); // p = 1/2: not above the draw
+    let r = sim.admit(1).unwrap_err(); // p = 2/3
+    assert_eq!(r.reason(), Reason::Throttled);
+    // Accepted calls bring it back: 3 requests, 2 accepts -> p = 0.
+    sim.shaper.observe(Signal::Accepted, sim.now());
+    sim.shaper.observe(Signal::Accepted, sim.now());
+    sim.admit(1).unwrap();
+    // Adaptive throttling is off by default: nothing is shed.
+    let mut plain = Sim::new(every_100ms().burst(100));
+    for _ in 0..50 {
+        plain
+            .shaper
+            .observe(Signal::Throttled { retry_after: None }, plain.now());
+        plain.admit(1).unwrap();
+    }
+}
+
+#[test]
+fn snapshot_reports_the_current_wait() {
+    let mut sim = Sim::new(every_100ms());
+    for _ in 0..3 {
+        sim.admit(1).unwrap();
+    }
+    sim.run_until(at_ms(20));
+    let snap = sim.shaper.snapshot();
+    assert_eq!(snap.queue_len, 2);
+    assert_eq!(snap.queued_units, 2);
+    assert_eq!(snap.current_wait, ms(280));
+    assert_eq!(snap.released, 1);
+}
