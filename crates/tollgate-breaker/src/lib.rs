@@ -54,15 +54,25 @@
 //! ```
 
 mod breaker;
+mod classify;
 mod config;
+mod future;
+mod keyed;
+mod layer;
 mod permit;
+mod service;
 mod shared;
 mod state;
 mod transition;
 mod window;
 
 pub use breaker::Breaker;
+pub use classify::{is_timeout, Classifier, DefaultClassifier};
 pub use config::{BreakerConfig, BreakerConfigBuilder, Window};
+pub use future::ResponseFuture;
+pub use keyed::{KeyedBreakers, KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
+pub use layer::CircuitBreakerLayer;
 pub use permit::{Outcome, Permit};
+pub use service::CircuitBreaker;
 pub use state::State;
 pub use transition::{Snapshot, Transition, TransitionReason};

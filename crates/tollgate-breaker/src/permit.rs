@@ -53,9 +53,8 @@ impl Outcome {
 /// drop(breaker.try_acquire().unwrap()); // cancelled: not counted
 /// assert_eq!(breaker.snapshot().calls, 1);
 /// ```
-// The `Clock` bound is on the struct because `Drop` needs it.
 #[must_use = "dropping a permit unrecorded counts the call as cancelled"]
-pub struct Permit<C: Clock = SystemClock> {
+pub struct Permit<C = SystemClock> {
     shared: Arc<Shared<C>>,
     generation: u32,
     probe: bool,
@@ -121,7 +120,7 @@ impl<C: Clock> Permit<C> {
     }
 }
 
-impl<C: Clock> Drop for Permit<C> {
+impl<C> Drop for Permit<C> {
     fn drop(&mut self) {
         if self.armed && self.probe {
             self.shared.cancel_probe(self.generation);
@@ -129,7 +128,7 @@ impl<C: Clock> Drop for Permit<C> {
     }
 }
 
-impl<C: Clock> fmt::Debug for Permit<C> {
+impl<C> fmt::Debug for Permit<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("generation", &self.generation)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tollgate_core::sync::{spin_loop, Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
+use tollgate_core::sync::{spin_loop, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use tollgate_core::{Clock, Reason, Rejection, Timestamp};
 
 use crate::config::BreakerConfig;
@@ -75,8 +75,7 @@ impl<C: Clock> Shared<C> {
     }
 
     pub(crate) fn rejection(&self, retry_after: Option<Duration>) -> Rejection {
-        let rejection =
-            Rejection::new(Reason::CircuitOpen).with_name(Arc::clone(&self.config.name));
+        let rejection = Rejection::new(Reason::CircuitOpen).with_name(self.config.name.clone());
         match retry_after {
             Some(wait) => rejection.with_retry_after(wait),
             None => rejection,
@@ -228,30 +227,6 @@ impl<C: Clock> Shared<C> {
         }
     }
 
-    /// Returns the permit of a probe whose call was cancelled (or ignored).
-    pub(crate) fn cancel_probe(&self, generation: u32) {
-        loop {
-            // Relaxed: only the probe counter of this generation is touched.
-            let current = Word(self.word.load(Ordering::Relaxed));
-            if current.generation() != generation
-                || current.state_code() != HALF_OPEN
-                || current.in_flight() == 0
-            {
-                return;
-            }
-            let next = current.with_probes(current.in_flight() - 1, current.successes());
-            // Relaxed: as above; a failed exchange reloads.
-            if self
-                .word
-                .compare_exchange(current.0, next.0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-            spin_loop();
-        }
-    }
-
     /// Open -> half-open by the first caller after the wait; that caller is a probe.
     pub(crate) fn enter_half_open(&self, seen: Word, now: Timestamp) -> bool {
         let _control = self.lock();
@@ -376,4 +351,30 @@ fn random_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(0x7011_6a7e);
     hasher.finish()
+}
+
+impl<C> Shared<C> {
+    /// Returns the permit of a probe whose call was cancelled (or ignored).
+    pub(crate) fn cancel_probe(&self, generation: u32) {
+        loop {
+            // Relaxed: only the probe counter of this generation is touched.
+            let current = Word(self.word.load(Ordering::Relaxed));
+            if current.generation() != generation
+                || current.state_code() != HALF_OPEN
+                || current.in_flight() == 0
+            {
+                return;
+            }
+            let next = current.with_probes(current.in_flight() - 1, current.successes());
+            // Relaxed: as above; a failed exchange reloads.
+            if self
+                .word
+                .compare_exchange(current.0, next.0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+            spin_loop();
+        }
+    }
 }
