@@ -38,6 +38,9 @@ fn ready_to_probe(probes: u32, successes: u32) -> Breaker<ManualClock> {
 fn half_open_never_exceeds_k_probes() {
     loom::model(|| {
         let breaker = ready_to_probe(1, 1);
+        // Half-open with no probe in flight: both racers go for the one permit.
+        drop(breaker.try_acquire().unwrap());
+        assert_eq!(breaker.state(), State::HalfOpen);
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let b = breaker.clone();
@@ -98,13 +101,13 @@ fn exactly_one_caller_performs_each_transition() {
     });
 }
 
-/// A probe cancelled while another caller races for the permit always gives it back:
-/// afterwards the permit can be taken (naive version: the drop decrements without
-/// checking the generation, or not at all).
+/// A probe cancelled while another probe is admitted and cancelled always gives its
+/// permit back: afterwards no permit is in flight (naive version: the drop stores
+/// `in_flight - 1` from a stale load and overwrites the other probe's change).
 #[test]
 fn a_cancelled_probe_always_returns_its_permit() {
     loom::model(|| {
-        let breaker = ready_to_probe(1, 2);
+        let breaker = ready_to_probe(2, 2);
         let probe = breaker.try_acquire().unwrap();
         let b = breaker.clone();
         let racer = thread::spawn(move || b.try_acquire().map(drop).is_ok());
