@@ -32,7 +32,7 @@
 //!
 //! // Client side: the 502 opens the breaker; the next call is refused with the rejection.
 //! let client = ServiceBuilder::new().layer(BreakerLayer::new(breaker.clone())).service(upstream);
-//! let response = client.clone().oneshot(Request::new(String::new())).await?;
+//! let response = client.clone().oneshot(Request::new(String::new())).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 //! assert_eq!(breaker.state(), State::Open);
 //! let err = client.oneshot(Request::new(String::new())).await.unwrap_err();
