@@ -68,10 +68,7 @@ async fn http_statuses_are_classified_and_429_is_configurable() {
 type Frames = futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>;
 
 /// A streaming gRPC response: headers say nothing, the trailers carry the status.
-fn grpc_stream(
-    code: &'static str,
-) -> Response<StreamBody<futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>>
-{
+fn grpc_stream(code: &'static str) -> Response<StreamBody<Frames>> {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static(code));
     let frames = vec![
