@@ -117,10 +117,21 @@ impl CountWindow {
         let slot = CALL | if failure { FAILURE } else { 0 } | if slow { SLOW } else { 0 };
         // Relaxed: the sequence only spreads recorders over slots; it publishes nothing.
         let i = self.seq.fetch_add(1, Ordering::Relaxed) % self.size;
+        let cell = &self.slots[i as usize];
         // Relaxed: the slot's own modification order decides which outcome each swap
-        // replaced, which is all the delta below needs.
-        let old = self.slots[i as usize].swap(slot, Ordering::Relaxed);
+        // replaced, which is all the delta below needs. A slot that already holds the
+        // outcome is left alone (the usual case: a success replacing a success), which
+        // is the same as swapping it in just before any concurrent swap.
+        let old = cell.load(Ordering::Relaxed);
+        if old == slot {
+            return self.counts();
+        }
+        // Relaxed: as above.
+        let old = cell.swap(slot, Ordering::Relaxed);
         let delta = packed(slot).wrapping_sub(packed(old));
+        if delta == 0 {
+            return self.counts();
+        }
         // Relaxed: the totals are one counter; the read-modify-write sees every earlier
         // add in its modification order, so no delta is lost.
         let before = self.totals.fetch_add(delta, Ordering::Relaxed);
