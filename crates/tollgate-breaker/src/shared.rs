@@ -74,7 +74,14 @@ impl<C: Clock> Shared<C> {
         }
     }
 
+    #[cold]
     pub(crate) fn rejection(&self, retry_after: Option<Duration>) -> Rejection {
+        tracing::debug!(
+            target: "tollgate::breaker",
+            breaker = %self.config.name,
+            retry_after_ms = retry_after.map_or(0, |d| d.as_millis() as u64),
+            "call rejected"
+        );
         let rejection = Rejection::new(Reason::CircuitOpen).with_name(self.config.name.clone());
         match retry_after {
             Some(wait) => rejection.with_retry_after(wait),

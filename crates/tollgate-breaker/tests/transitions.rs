@@ -360,3 +360,59 @@ fn a_probe_slow_under_the_slow_policy_reopens() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.subscribe().borrow().reason, TransitionReason::ProbeSlow);
 }
+
+#[test]
+fn transitions_and_rejections_are_traced_with_their_figures() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let (b, _) = breaker(consecutive(3).name("db"));
+        for _ in 0..3 {
+            call(&b, Outcome::Failure);
+        }
+        assert!(b.try_acquire().is_err());
+    });
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let transition = out
+        .lines()
+        .find(|l| l.contains("circuit breaker transition"))
+        .unwrap_or_else(|| panic!("no transition event in {out}"));
+    for field in [
+        "tollgate::breaker",
+        "breaker=db",
+        "from=closed",
+        "to=open",
+        "reason=3 consecutive failures",
+        "failures=3",
+        "consecutive_failures=3",
+        "open_for_ms=1000",
+    ] {
+        assert!(
+            transition.contains(field),
+            "{field} missing in {transition}"
+        );
+    }
+    let rejected = out
+        .lines()
+        .find(|l| l.contains("call rejected"))
+        .expect("a rejection event");
+    assert!(rejected.contains("retry_after_ms=1000"), "{rejected}");
+}
