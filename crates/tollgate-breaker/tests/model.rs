@@ -17,6 +17,8 @@ struct Params {
     failure_rate: f64,
     slow_rate: Option<f64>,
     window: u32,
+    /// A time window of `window` buckets of this many ms, instead of a count window.
+    bucket_ms: Option<u64>,
     minimum: u32,
     probes: u32,
     successes: u32,
@@ -61,16 +63,29 @@ fn params() -> impl Strategy<Value = Params> {
         prop::option::of(prop_oneof![Just(50.0), Just(80.0)]),
         1u32..6,
         1u32..6,
-        1u32..3,
-        1u32..3,
+        (1u32..3, 1u32..3),
+        prop::option::of(prop_oneof![Just(100u64), Just(250), Just(1000)]),
     )
         .prop_map(
-            |(consecutive, failure_rate, slow_rate, window, minimum, probes, successes)| Params {
+            |(
                 consecutive,
                 failure_rate,
                 slow_rate,
                 window,
-                minimum: minimum.min(window),
+                minimum,
+                (probes, successes),
+                bucket_ms,
+            )| Params {
+                consecutive,
+                failure_rate,
+                slow_rate,
+                window,
+                bucket_ms,
+                minimum: if bucket_ms.is_some() {
+                    minimum
+                } else {
+                    minimum.min(window)
+                },
                 probes,
                 successes,
             },
@@ -84,8 +99,8 @@ struct Model {
     p: Params,
     state: State,
     generation: u64,
-    /// (failed, slow) of the last `window` recorded calls, oldest first.
-    window: VecDeque<(bool, bool)>,
+    /// (bucket index, failed, slow) of the recorded calls, oldest first.
+    window: VecDeque<(u64, bool, bool)>,
     consecutive: u32,
     open_until: u64,
     reopens: u32,
@@ -116,6 +131,22 @@ impl Model {
             reopens: 0,
             in_flight: 0,
             successes: 0,
+        }
+    }
+
+    /// The calls in the window at `now`: the last `window` calls, or those of the
+    /// last `window` buckets.
+    fn in_window(&self, now: u64) -> Vec<(bool, bool)> {
+        let calls = self.window.iter();
+        match self.p.bucket_ms {
+            None => calls.map(|c| (c.1, c.2)).collect(),
+            Some(ms) => {
+                let index = now / (ms * 1_000_000);
+                calls
+                    .filter(|c| c.0 + u64::from(self.p.window) > index)
+                    .map(|c| (c.1, c.2))
+                    .collect()
+            }
         }
     }
 
@@ -203,16 +234,18 @@ impl Model {
             return;
         }
         self.consecutive = if failed { self.consecutive + 1 } else { 0 };
-        self.window.push_back((failed, slow));
-        if self.window.len() > self.p.window as usize {
+        let index = self.p.bucket_ms.map_or(0, |ms| now / (ms * 1_000_000));
+        self.window.push_back((index, failed, slow));
+        if self.p.bucket_ms.is_none() && self.window.len() > self.p.window as usize {
             self.window.pop_front();
         }
         if self.state == State::Disabled {
             return;
         }
-        let calls = self.window.len();
-        let failures = self.window.iter().filter(|c| c.0).count();
-        let slows = self.window.iter().filter(|c| c.1).count();
+        let window = self.in_window(now);
+        let calls = window.len();
+        let failures = window.iter().filter(|c| c.0).count();
+        let slows = window.iter().filter(|c| c.1).count();
         let trip = self
             .p
             .consecutive
@@ -236,7 +269,13 @@ proptest! {
     fn breaker_decides_like_the_reference_model(p in params(), ops in prop::collection::vec(op(), 1..120)) {
         let mut builder = BreakerConfig::builder()
             .failure_rate(p.failure_rate)
-            .window(Window::Count(p.window))
+            .window(match p.bucket_ms {
+                None => Window::Count(p.window),
+                Some(ms) => Window::Time {
+                    length: Duration::from_millis(ms * u64::from(p.window)),
+                    buckets: p.window,
+                },
+            })
             .minimum_calls(p.minimum)
             .open_wait(BASE)
             .backoff(2.0, CAP)
@@ -299,9 +338,10 @@ proptest! {
             }
             let s = breaker.snapshot_at(Timestamp::from_nanos(now));
             prop_assert_eq!(s.state, model.state, "step {}", step);
-            prop_assert_eq!(s.calls, model.window.len() as u64, "step {}", step);
-            prop_assert_eq!(s.failures, model.window.iter().filter(|c| c.0).count() as u64, "step {}", step);
-            prop_assert_eq!(s.slow_calls, model.window.iter().filter(|c| c.1).count() as u64, "step {}", step);
+            let window = model.in_window(now);
+            prop_assert_eq!(s.calls, window.len() as u64, "step {}", step);
+            prop_assert_eq!(s.failures, window.iter().filter(|c| c.0).count() as u64, "step {}", step);
+            prop_assert_eq!(s.slow_calls, window.iter().filter(|c| c.1).count() as u64, "step {}", step);
             if model.state == State::HalfOpen {
                 prop_assert_eq!((s.probes_in_flight, s.probe_successes), (model.in_flight, model.successes), "step {}", step);
             }
