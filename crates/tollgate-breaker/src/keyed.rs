@@ -23,7 +23,9 @@ use crate::{Breaker, BreakerConfig, Classifier, DefaultClassifier, State};
 /// keeping beyond its window; open and half-open breakers are never evicted, and if
 /// every breaker is open the new key is refused with
 /// [`Reason::KeyTableFull`](tollgate_core::Reason::KeyTableFull). Each breaker is named
-/// `"<name>/<key>"`.
+/// `"<name>/<key>"`. A call in flight on a breaker that is evicted meanwhile records
+/// its outcome into the evicted breaker, where it is lost: harmless for a breaker that
+/// was closed and the least recently used.
 ///
 /// ```
 /// use std::time::Duration;

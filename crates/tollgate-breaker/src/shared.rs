@@ -299,13 +299,18 @@ impl<C: Clock> Shared<C> {
 
     /// Replaces `from` with `to`; true if this caller did it.
     fn publish(&self, from: Word, to: Word, now: Timestamp) -> bool {
-        // Relaxed: published by the Release below.
-        self.since.store(now.as_nanos(), Ordering::Relaxed);
         // Release: publishes the side data written before (open_until, the window
         // reset); Acquire on failure is not needed, callers reload.
-        self.word
+        let done = self
+            .word
             .compare_exchange(from.0, to.0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if done {
+            // Relaxed: a figure for snapshots, written only by the transition's owner
+            // (under the lock), so a caller that lost the exchange cannot overwrite it.
+            self.since.store(now.as_nanos(), Ordering::Relaxed);
+        }
+        done
     }
 
     fn announce(
