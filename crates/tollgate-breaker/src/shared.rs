@@ -13,9 +13,24 @@ use crate::transition::{percent, Transition, TransitionReason};
 use crate::window::{Counts, Window};
 use crate::State;
 
+/// Keeps a value alone on its cache lines (two, for adjacent-line prefetching).
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Shared<C> {
-    /// State, probe counters and generation: see `state.rs`.
-    pub(crate) word: AtomicU64,
+    /// State, probe counters and generation: see `state.rs`. Read by every call, so
+    /// kept away from the `Arc`'s reference counts and the window's counters, which
+    /// every call writes.
+    pub(crate) word: Padded<AtomicU64>,
     /// When the current open period ends (nanos); written before the open generation
     /// is published.
     pub(crate) open_until: AtomicU64,
@@ -56,7 +71,7 @@ impl<C: Clock> Shared<C> {
         let needs_start = config.slow_call_duration.is_some();
         let needs_end = needs_start || window.needs_time();
         Shared {
-            word: AtomicU64::new(Word::new(CLOSED, 0).0),
+            word: Padded(AtomicU64::new(Word::new(CLOSED, 0).0)),
             open_until: AtomicU64::new(0),
             since: AtomicU64::new(now.as_nanos()),
             consecutive: AtomicU32::new(0),
