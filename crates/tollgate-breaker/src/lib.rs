@@ -19,6 +19,15 @@
 //!   `tollgate::breaker` for every transition (fields `breaker`, `from`, `to`,
 //!   `reason`, `calls`, `failures`, `slow_calls`, `consecutive_failures`, `open_for_ms`).
 //!
+//! - **Tower**: [`CircuitBreakerLayer`] puts one shared breaker in front of a service
+//!   (the decision is made in `call`, `poll_ready` passes through, an open breaker
+//!   answers at once without calling the inner service); a [`Classifier`] (a closure
+//!   or [`DefaultClassifier`]) says what counts as a failure, and timeouts from an inner
+//!   timeout layer count as failures and slow calls. [`KeyedCircuitBreakerLayer`] keeps
+//!   one breaker per key (for example per upstream host) in a bounded table. The HTTP
+//!   and gRPC faces (status and trailer classifiers, 503 + `Retry-After` on servers)
+//!   are in `tollgate_http::breaker`.
+//!
 //! The closed path is lock-free: admission is one atomic load, and recording is a few
 //! atomic adds. State, half-open probe counters and a generation number share one
 //! atomic word; every transition is performed by exactly one caller and starts a new
