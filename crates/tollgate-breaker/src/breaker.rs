@@ -65,6 +65,7 @@ impl<C> Clone for Breaker<C> {
 
 impl<C> fmt::Debug for Breaker<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a report; it orders nothing.
         let word = Word(self.shared.word.load(Ordering::Relaxed));
         f.debug_struct("Breaker")
             .field("name", &self.shared.config.name)
