@@ -141,3 +141,46 @@ async fn closed_open_half_open_closed_and_nothing_reaches_the_upstream_while_ope
     assert_eq!(hits(), 8);
     assert_eq!(breaker.snapshot().transitions, 3);
 }
+
+#[tokio::test]
+async fn an_axum_router_behind_the_server_layer_answers_503_with_retry_after() {
+    use tollgate_http::breaker::ServerBreakerLayer;
+
+    let clock = ManualClock::new();
+    let config = BreakerConfig::builder()
+        .name("handlers")
+        .no_failure_rate()
+        .consecutive_failures(2)
+        .open_wait(Duration::from_millis(2500))
+        .build()
+        .unwrap();
+    let breaker = Breaker::with_clock(config, clock.clone());
+    let hits = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&hits);
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::BAD_GATEWAY }
+            }),
+        )
+        .layer(ServerBreakerLayer::new(breaker.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let get = || client.get(url.parse().unwrap());
+    assert_eq!(get().await.unwrap().status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(get().await.unwrap().status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(breaker.state(), State::Open);
+    let refused = get().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "3", "2.5 s rounded up");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the handler was not called while open"
+    );
+}
