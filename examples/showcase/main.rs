@@ -6,6 +6,7 @@
 //! Every section finishes by itself; the whole run takes well under a minute.
 
 // One module per capability; each exposes `pub(crate) async fn run()`.
+mod breaker;
 mod shape;
 
 #[tokio::main]
@@ -13,4 +14,5 @@ async fn main() {
     println!("tollgate showcase");
     println!("=================");
     shape::run().await;
+    breaker::run().await;
 }

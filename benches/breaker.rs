@@ -1,0 +1,135 @@
+//! What a circuit breaker costs per call: tollgate's layer against tower-resilience's
+//! circuit breaker and failsafe's, with the bare service as the floor; the open-path
+//! rejection; and two threads recording outcomes at once.
+//!
+//! `cargo bench --bench breaker`
+
+use std::hint::black_box;
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures::FutureExt;
+use tollgate_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, Outcome};
+use tower::{service_fn, Layer, Service};
+
+/// One call: readiness with a no-op waker, then the future polled once (every
+/// service here answers at once).
+#[inline]
+fn call<S: Service<u64>>(svc: &mut S, x: u64) -> Option<Result<S::Response, S::Error>> {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => svc.call(x).now_or_never(),
+        Poll::Ready(Err(e)) => Some(Err(e)),
+        Poll::Pending => None,
+    }
+}
+
+fn trivial() -> impl Service<
+    u64,
+    Response = u64,
+    Error = std::io::Error,
+    Future = futures::future::Ready<Result<u64, std::io::Error>>,
+> + Clone {
+    service_fn(|x: u64| futures::future::ready(Ok::<_, std::io::Error>(x)))
+}
+
+fn tollgate_layer() -> CircuitBreakerLayer {
+    CircuitBreakerLayer::new(BreakerConfig::default())
+}
+
+fn closed_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let mut group = c.benchmark_group("breaker_closed");
+
+    let mut bare = trivial();
+    group.bench_function("bare_service", |b| {
+        b.iter(|| black_box(call(&mut bare, black_box(1))))
+    });
+
+    let mut ours = tollgate_layer().layer(trivial());
+    group.bench_function("tollgate_layer", |b| {
+        b.iter(|| black_box(call(&mut ours, black_box(1))))
+    });
+
+    let resilience = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .minimum_number_of_calls(10)
+        .build()
+        .unwrap();
+    let mut theirs = resilience.layer(trivial());
+    group.bench_function("tower_resilience_layer", |b| {
+        b.iter(|| black_box(call(&mut theirs, black_box(1))))
+    });
+
+    // failsafe has no tower layer: its synchronous call is the cheapest way to use it,
+    // so it is compared with tollgate's synchronous permit (acquire + record).
+    use failsafe::CircuitBreaker as _;
+    let failsafe = failsafe::Config::new().build();
+    group.bench_function("failsafe_call", |b| {
+        b.iter(|| black_box(failsafe.call(|| Ok::<u64, ()>(black_box(1)))))
+    });
+    let breaker = Breaker::new(BreakerConfig::default());
+    group.bench_function("tollgate_permit", |b| {
+        b.iter(|| breaker.try_acquire().map(|p| p.record(Outcome::Success)))
+    });
+    group.finish();
+}
+
+fn open_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker_open");
+    let mut closed = tollgate_layer().layer(trivial());
+    group.bench_function("tollgate_layer_closed", |b| {
+        b.iter(|| black_box(call(&mut closed, black_box(1))))
+    });
+    let layer = tollgate_layer();
+    layer.breaker().force_open();
+    let mut open = layer.layer(trivial());
+    group.bench_function("tollgate_layer_rejected", |b| {
+        b.iter(|| black_box(call(&mut open, black_box(1))))
+    });
+    let breaker = Breaker::new(BreakerConfig::default());
+    breaker.force_open();
+    group.bench_function("tollgate_permit_rejected", |b| {
+        b.iter(|| black_box(breaker.try_acquire().is_err()))
+    });
+    group.finish();
+}
+
+/// Per-call cost when `threads` threads call through clones of one layer at once.
+fn per_call(threads: usize, iters: u64) -> Duration {
+    let svc = tollgate_layer().layer(trivial());
+    let start = Instant::now();
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            let mut svc = svc.clone();
+            scope.spawn(move || {
+                for i in 0..iters {
+                    black_box(call(&mut svc, i));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn two_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker_threads");
+    // Wall time per call of each thread: equal figures mean perfect scaling.
+    group.bench_function("tollgate_layer_1_thread", |b| {
+        b.iter_custom(|n| per_call(1, n))
+    });
+    group.bench_function("tollgate_layer_2_threads", |b| {
+        b.iter_custom(|n| per_call(2, n))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, closed_path, open_path, two_threads);
+criterion_main!(benches);

@@ -1,0 +1,87 @@
+//! A circuit breaker for tower services: it stops calling a dependency that is
+//! failing, lets a few careful probes through after a cool-down, and recovers.
+//!
+//! - **Policies**, combinable: failures in a row; the failure rate and the slow-call
+//!   rate over a sliding [`Window`] of the last N calls or the last T seconds
+//!   (bucketed), judged once the window holds a minimum number of calls. The rates are
+//!   judged each time a failing or slow call is recorded: a breaker opens on a failure.
+//! - **Open**: calls are refused with a [`Rejection`](tollgate_core::Rejection)
+//!   ([`Reason::CircuitOpen`](tollgate_core::Reason::CircuitOpen)) carrying the time
+//!   left and the breaker's name. The wait grows exponentially on consecutive re-opens
+//!   (base, factor, cap, optional seeded jitter) and resets after a successful close.
+//! - **Half-open**: at most K probes at once; S successes close the breaker, a failed
+//!   (or, with the slow-call policy, slow) probe re-opens it. A probe's [`Permit`] is a
+//!   drop guard: a cancelled call gives its permit back, so half-open never sticks.
+//! - **Operators** can [`force_open`](Breaker::force_open), [`disable`](Breaker::disable)
+//!   and [`reset`](Breaker::reset) at runtime.
+//! - **Observable**: [`Breaker::snapshot`], a `tokio::sync::watch` receiver of
+//!   [`Transition`]s ([`Breaker::subscribe`]), and a tracing event at target
+//!   `tollgate::breaker` for every transition (fields `breaker`, `from`, `to`,
+//!   `reason`, `calls`, `failures`, `slow_calls`, `consecutive_failures`, `open_for_ms`).
+//!
+//! - **Tower**: [`CircuitBreakerLayer`] puts one shared breaker in front of a service
+//!   (the decision is made in `call`, `poll_ready` passes through, an open breaker
+//!   answers at once without calling the inner service); a [`Classifier`] (a closure
+//!   or [`DefaultClassifier`]) says what counts as a failure, and timeouts from an inner
+//!   timeout layer count as failures and slow calls. [`KeyedCircuitBreakerLayer`] keeps
+//!   one breaker per key (for example per upstream host) in a bounded table. The HTTP
+//!   and gRPC faces (status and trailer classifiers, 503 + `Retry-After` on servers)
+//!   are in `tollgate_http::breaker`.
+//!
+//! The closed path is lock-free: admission is one atomic load, and recording is a few
+//! atomic adds. State, half-open probe counters and a generation number share one
+//! atomic word; every transition is performed by exactly one caller and starts a new
+//! generation, and outcomes of calls admitted in an older generation are ignored, so a
+//! slow call admitted before the breaker opened cannot close it. `tests/loom.rs`
+//! model-checks these protocols.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate_breaker::{Breaker, BreakerConfig, Outcome, State, Window};
+//! use tollgate_core::ManualClock;
+//!
+//! let config = BreakerConfig::builder()
+//!     .name("payments")
+//!     .failure_rate(50.0)
+//!     .window(Window::Count(10))
+//!     .minimum_calls(4)
+//!     .open_wait(Duration::from_secs(2))
+//!     .build()?;
+//! let clock = ManualClock::new();
+//! let breaker = Breaker::with_clock(config, clock.clone());
+//!
+//! for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success, Outcome::Failure] {
+//!     breaker.try_acquire()?.record(outcome);
+//! }
+//! // 2 failures out of 4 calls: 50%, the breaker opens.
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejection = breaker.try_acquire().unwrap_err();
+//! assert_eq!(rejection.retry_after(), Some(Duration::from_secs(2)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod breaker;
+mod classify;
+mod config;
+mod future;
+mod keyed;
+mod layer;
+mod permit;
+mod service;
+mod shared;
+mod state;
+mod transition;
+mod window;
+
+pub use breaker::Breaker;
+pub use classify::{is_timeout, Classifier, DefaultClassifier};
+pub use config::{BreakerConfig, BreakerConfigBuilder, Window};
+pub use future::ResponseFuture;
+pub use keyed::{KeyedBreakers, KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
+pub use layer::CircuitBreakerLayer;
+pub use permit::{Outcome, Permit};
+pub use service::CircuitBreaker;
+pub use state::State;
+pub use transition::{Snapshot, Transition, TransitionReason};

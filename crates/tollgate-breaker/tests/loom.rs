@@ -1,0 +1,186 @@
+//! loom models of the breaker's atomic protocols.
+//!
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!  cargo test --release -p tollgate-breaker --test loom`
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use loom::thread;
+use tollgate_breaker::{Breaker, BreakerConfig, Outcome, State, Window};
+use tollgate_core::{ManualClock, Timestamp};
+
+const WAIT: Duration = Duration::from_secs(1);
+
+fn config(probes: u32, successes: u32) -> BreakerConfig {
+    BreakerConfig::builder()
+        .no_failure_rate()
+        .consecutive_failures(1)
+        .open_wait(WAIT)
+        .half_open(probes, successes)
+        .build()
+        .unwrap()
+}
+
+/// A breaker whose open wait has just elapsed: the next caller half-opens it.
+fn ready_to_probe(probes: u32, successes: u32) -> Breaker<ManualClock> {
+    let clock = ManualClock::new();
+    let breaker = Breaker::with_clock(config(probes, successes), clock.clone());
+    breaker.try_acquire().unwrap().record(Outcome::Failure);
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(WAIT);
+    breaker
+}
+
+/// Racing callers never hold more than K probe permits (naive version: check the
+/// count, then store count + 1; two callers both pass the check).
+#[test]
+fn half_open_never_exceeds_k_probes() {
+    loom::model(|| {
+        let breaker = ready_to_probe(1, 1);
+        // Half-open with no probe in flight: both racers go for the one permit.
+        drop(breaker.try_acquire().unwrap());
+        assert_eq!(breaker.state(), State::HalfOpen);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let b = breaker.clone();
+                // Each keeps its permit alive until joined, so admissions overlap.
+                thread::spawn(move || b.try_acquire().ok())
+            })
+            .collect();
+        let permits: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let admitted = permits.iter().filter(|p| p.is_some()).count();
+        assert_eq!(admitted, 1, "K = 1 probe");
+        assert_eq!(breaker.snapshot().probes_in_flight, 1);
+        assert_eq!(
+            breaker.snapshot().transitions,
+            2,
+            "open, then one half-open"
+        );
+    });
+}
+
+/// Two failures racing in the closed state open the breaker exactly once, and two
+/// probes racing to the last success close it exactly once (naive version: a plain
+/// store of the next state lets both perform the transition).
+#[test]
+fn exactly_one_caller_performs_each_transition() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let breaker = Breaker::with_clock(config(2, 1), clock.clone());
+        let permits = [
+            breaker.try_acquire().unwrap(),
+            breaker.try_acquire().unwrap(),
+        ];
+        let handles: Vec<_> = permits
+            .into_iter()
+            .map(|p| thread::spawn(move || p.record(Outcome::Failure)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(breaker.snapshot().transitions, 1, "opened once");
+
+        clock.advance(WAIT);
+        let first = breaker.try_acquire().unwrap();
+        let second = breaker.try_acquire().unwrap();
+        let handles: Vec<_> = [first, second]
+            .into_iter()
+            .map(|p| thread::spawn(move || p.record(Outcome::Success)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(
+            breaker.snapshot().transitions,
+            3,
+            "half-opened once, closed once"
+        );
+    });
+}
+
+/// A probe cancelled while another probe is admitted and cancelled always gives its
+/// permit back: afterwards no permit is in flight (naive version: the drop stores
+/// `in_flight - 1` from a stale load and overwrites the other probe's change).
+#[test]
+fn a_cancelled_probe_always_returns_its_permit() {
+    loom::model(|| {
+        let breaker = ready_to_probe(2, 2);
+        let probe = breaker.try_acquire().unwrap();
+        let b = breaker.clone();
+        let racer = thread::spawn(move || b.try_acquire().map(drop).is_ok());
+        let cancel = thread::spawn(move || drop(probe));
+        let _ = racer.join().unwrap();
+        cancel.join().unwrap();
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!(breaker.snapshot().probes_in_flight, 0);
+        assert!(breaker.try_acquire().is_ok(), "the permit is back");
+    });
+}
+
+/// Concurrent recording into a count window that laps itself loses no count: once the
+/// recorders are done the totals equal the slots (naive version: load the totals,
+/// then store the sum, and two recorders lose one add).
+#[test]
+fn concurrent_recording_loses_no_count() {
+    loom::model(|| {
+        let breaker = Breaker::with_clock(
+            BreakerConfig::builder()
+                .failure_rate(100.0)
+                .window(Window::Count(2))
+                .minimum_calls(2)
+                .build()
+                .unwrap(),
+            ManualClock::new(),
+        );
+        let handles: Vec<_> = [Outcome::Success, Outcome::Success, Outcome::Failure]
+            .into_iter()
+            .map(|outcome| {
+                let p = breaker.try_acquire().unwrap();
+                thread::spawn(move || p.record(outcome))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = breaker.snapshot();
+        assert_eq!(s.calls, 2, "the window holds the last 2 calls");
+        assert!(s.failures <= 1);
+        assert!(breaker.recount_matches(), "totals equal the slots");
+    });
+}
+
+/// Recorders in the same and the next bucket of a time window, one of them rotating
+/// it, lose no count (naive version: the rotation zeroes a bucket after a recorder of
+/// the new period added to it).
+#[test]
+fn time_window_rotation_loses_no_count() {
+    loom::model(|| {
+        let breaker = Breaker::with_clock(
+            BreakerConfig::builder()
+                .failure_rate(100.0)
+                .window(Window::Time {
+                    length: Duration::from_secs(2),
+                    buckets: 2,
+                })
+                .minimum_calls(10)
+                .build()
+                .unwrap(),
+            ManualClock::new(),
+        );
+        let t = Timestamp::from_nanos(1_000_000_000);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let p = breaker.try_acquire_at(t).unwrap();
+                thread::spawn(move || p.record_at(Outcome::Failure, t))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = breaker.snapshot_at(t);
+        assert_eq!((s.calls, s.failures), (2, 2));
+    });
+}
