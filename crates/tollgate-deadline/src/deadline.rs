@@ -170,11 +170,45 @@ pub fn current_with_kind() -> Option<(Deadline, DeadlineKind)> {
 /// # }
 /// ```
 pub fn scope_with_kind<F: Future>(deadline: Deadline, kind: DeadlineKind, future: F) -> Scoped<F> {
-    let value = match current_with_kind() {
+    CURRENT.scope(Some(tightest(deadline, kind)), future)
+}
+
+fn tightest(deadline: Deadline, kind: DeadlineKind) -> (Deadline, DeadlineKind) {
+    match current_with_kind() {
         Some((current, current_kind)) if current <= deadline => (current, current_kind),
         _ => (deadline, kind),
-    };
-    CURRENT.scope(Some(value), future)
+    }
+}
+
+/// Like [`scope_with_kind`], but `call` itself (a service's synchronous `call`, which
+/// may already start outgoing work) also runs inside the scope. This is what the
+/// tollgate layers use around their inner service.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tollgate_core::DeadlineKind;
+/// use tollgate_deadline::{scoped_call, Deadline};
+///
+/// let d = Deadline::from_now(Duration::from_secs(1));
+/// let seen_in_call = std::cell::Cell::new(None);
+/// let fut = scoped_call(d, DeadlineKind::Total, || {
+///     seen_in_call.set(Deadline::current());
+///     async { Deadline::current() }
+/// });
+/// assert_eq!(seen_in_call.get(), Some(d));
+/// assert_eq!(fut.await, Some(d));
+/// # }
+/// ```
+pub fn scoped_call<F: Future>(
+    deadline: Deadline,
+    kind: DeadlineKind,
+    call: impl FnOnce() -> F,
+) -> Scoped<F> {
+    let value = Some(tightest(deadline, kind));
+    let future = CURRENT.sync_scope(value, call);
+    CURRENT.scope(value, future)
 }
 
 /// Carries the current deadline (if any) into `future`, for work handed to another

@@ -43,7 +43,7 @@ mod retry;
 mod timeout;
 pub mod wire;
 
-pub use deadline::{carry, current_with_kind, scope_with_kind, Deadline, Scoped};
+pub use deadline::{carry, current_with_kind, scope_with_kind, scoped_call, Deadline, Scoped};
 pub use retry::{Backoff, DeadlineRetry, DeadlineRetryBuilder};
 pub use timeout::{exceeded, ResponseFuture, Timeout, TimeoutLayer};
 pub use wire::{

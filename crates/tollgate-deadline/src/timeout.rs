@@ -44,7 +44,7 @@ use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::deadline::{current_with_kind, scope_with_kind, Deadline, Scoped};
+use crate::deadline::{current_with_kind, scoped_call, Deadline, Scoped};
 
 /// The rejection for a deadline of `kind` that fired.
 ///
@@ -191,7 +191,7 @@ where
             return ResponseFuture::spent(kind);
         }
         ResponseFuture::running(
-            scope_with_kind(deadline, kind, self.inner.call(req)),
+            scoped_call(deadline, kind, || self.inner.call(req)),
             deadline,
             kind,
         )

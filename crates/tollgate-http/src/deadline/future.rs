@@ -1,0 +1,189 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Response;
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tollgate_core::DeadlineKind;
+use tollgate_deadline::{exceeded, Deadline, Scoped};
+
+use crate::{Protocol, RejectionResponder};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// ===== ServerFuture =====
+
+pin_project! {
+    /// The response future of [`ServerDeadline`](super::ServerDeadline).
+    #[derive(Debug)]
+    pub struct ServerFuture<F, R, B> {
+        #[pin]
+        state: ServerState<F, R, B>,
+    }
+}
+
+pin_project! {
+    #[project = ServerProj]
+    #[derive(Debug)]
+    enum ServerState<F, R, B> {
+        // Answered before the handler ran (spent budget, malformed header).
+        Done { response: Option<Response<B>> },
+        Unbounded { #[pin] inner: F },
+        Running {
+            #[pin]
+            inner: Scoped<F>,
+            #[pin]
+            sleep: Sleep,
+            responder: R,
+            protocol: Protocol,
+        },
+    }
+}
+
+impl<F, R, B> ServerFuture<F, R, B> {
+    pub(super) fn done(response: Response<B>) -> Self {
+        Self {
+            state: ServerState::Done {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(super) fn unbounded(inner: F) -> Self {
+        Self {
+            state: ServerState::Unbounded { inner },
+        }
+    }
+
+    pub(super) fn running(
+        inner: Scoped<F>,
+        deadline: Deadline,
+        responder: R,
+        protocol: Protocol,
+    ) -> Self {
+        Self {
+            state: ServerState::Running {
+                inner,
+                sleep: tokio::time::sleep_until(deadline.instant()),
+                responder,
+                protocol,
+            },
+        }
+    }
+}
+
+impl<F, R, B, E> Future for ServerFuture<F, R, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    R: RejectionResponder<B>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            ServerProj::Done { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ServerFuture polled after completion"),
+            },
+            ServerProj::Unbounded { inner } => inner.poll(cx),
+            ServerProj::Running {
+                inner,
+                sleep,
+                responder,
+                protocol,
+            } => {
+                if let Poll::Ready(out) = inner.poll(cx) {
+                    return Poll::Ready(out);
+                }
+                match sleep.poll(cx) {
+                    Poll::Ready(()) => {
+                        tracing::debug!(target: "tollgate::deadline", "handler cut off at the deadline");
+                        let rejection = exceeded(DeadlineKind::Inherited);
+                        Poll::Ready(Ok(responder.respond(&rejection, *protocol)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+// ===== ClientFuture =====
+
+pin_project! {
+    /// The response future of [`ClientDeadline`](super::ClientDeadline).
+    #[derive(Debug)]
+    pub struct ClientFuture<F> {
+        #[pin]
+        state: ClientState<F>,
+    }
+}
+
+pin_project! {
+    #[project = ClientProj]
+    #[derive(Debug)]
+    enum ClientState<F> {
+        // Not sent: too little budget left.
+        Spent { kind: DeadlineKind },
+        Unbounded { #[pin] inner: F },
+        Running {
+            #[pin]
+            inner: Scoped<F>,
+            #[pin]
+            sleep: Sleep,
+            kind: DeadlineKind,
+        },
+    }
+}
+
+impl<F> ClientFuture<F> {
+    pub(super) fn spent(kind: DeadlineKind) -> Self {
+        Self {
+            state: ClientState::Spent { kind },
+        }
+    }
+
+    pub(super) fn unbounded(inner: F) -> Self {
+        Self {
+            state: ClientState::Unbounded { inner },
+        }
+    }
+
+    pub(super) fn running(inner: Scoped<F>, deadline: Deadline, kind: DeadlineKind) -> Self {
+        Self {
+            state: ClientState::Running {
+                inner,
+                sleep: tokio::time::sleep_until(deadline.instant()),
+                kind,
+            },
+        }
+    }
+}
+
+impl<F, T, E> Future for ClientFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            ClientProj::Spent { kind } => Poll::Ready(Err(exceeded(*kind).into())),
+            ClientProj::Unbounded { inner } => inner.poll(cx).map_err(Into::into),
+            ClientProj::Running { inner, sleep, kind } => {
+                if let Poll::Ready(out) = inner.poll(cx) {
+                    return Poll::Ready(out.map_err(Into::into));
+                }
+                match sleep.poll(cx) {
+                    Poll::Ready(()) => {
+                        tracing::debug!(target: "tollgate::deadline", kind = ?kind, "call cut off at the deadline");
+                        Poll::Ready(Err(exceeded(*kind).into()))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
