@@ -233,7 +233,7 @@ const MAX_HTTP_DIGITS: usize = 20;
 /// ```
 #[inline]
 pub fn parse_http_timeout(value: &[u8], unit: HeaderUnit) -> Result<Duration, WireError> {
-    let value = value.trim_ascii();
+    let value = trim_ows(value);
     if value.is_empty() {
         return Err(WireError::Empty);
     }
@@ -263,6 +263,17 @@ pub fn parse_http_timeout(value: &[u8], unit: HeaderUnit) -> Result<Duration, Wi
         HeaderUnit::Millis => Duration::from_millis(n),
         HeaderUnit::Seconds => Duration::from_secs(n),
     })
+}
+
+/// Strips optional whitespace (spaces and tabs, RFC 9110 OWS) from both ends.
+fn trim_ows(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
 }
 
 /// Formats `budget` for a plain HTTP timeout header in `unit`, truncating.
