@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod checker;
 mod deadline;
 mod retry;
 mod timeout;
