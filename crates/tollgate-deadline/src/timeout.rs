@@ -215,8 +215,11 @@ pin_project! {
         Running {
             #[pin]
             inner: Scoped<F>,
+            // Armed only when the inner future is not ready at once: a fast answer
+            // never touches the timer wheel.
             #[pin]
-            sleep: Sleep,
+            sleep: Option<Sleep>,
+            deadline: Deadline,
             kind: DeadlineKind,
         },
     }
@@ -233,7 +236,8 @@ impl<F> ResponseFuture<F> {
         Self {
             state: State::Running {
                 inner,
-                sleep: tokio::time::sleep_until(deadline.instant()),
+                sleep: None,
+                deadline,
                 kind,
             },
         }
@@ -250,10 +254,21 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Spent { kind } => Poll::Ready(Err(exceeded(*kind).into())),
-            StateProj::Running { inner, sleep, kind } => {
+            StateProj::Running {
+                inner,
+                mut sleep,
+                deadline,
+                kind,
+            } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
                     return Poll::Ready(out.map_err(Into::into));
                 }
+                if sleep.is_none() {
+                    sleep.set(Some(tokio::time::sleep_until(deadline.instant())));
+                }
+                let Some(sleep) = sleep.as_pin_mut() else {
+                    return Poll::Pending;
+                };
                 match sleep.poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!(target: "tollgate::deadline", kind = ?kind, "deadline fired");

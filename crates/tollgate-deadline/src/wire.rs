@@ -184,8 +184,7 @@ impl fmt::Display for TimeoutText {
 /// ```
 #[inline]
 pub fn format_grpc_timeout(budget: Duration) -> Result<TimeoutText, WireError> {
-    let nanos = budget.as_nanos();
-    const UNITS: [(u128, u8); 6] = [
+    const UNITS: [(u64, u8); 6] = [
         (1, b'n'),
         (1_000, b'u'),
         (1_000_000, b'm'),
@@ -193,10 +192,20 @@ pub fn format_grpc_timeout(budget: Duration) -> Result<TimeoutText, WireError> {
         (60_000_000_000, b'M'),
         (3_600_000_000_000, b'H'),
     ];
+    // u64 division is several times cheaper than u128. Beyond u64 nanoseconds
+    // (584 years) only minutes or hours can fit in eight digits.
+    let Ok(nanos) = u64::try_from(budget.as_nanos()) else {
+        let secs = budget.as_secs();
+        return [(60, b'M'), (3600, b'H')]
+            .into_iter()
+            .find(|(per, _)| secs / per <= MAX_GRPC_VALUE)
+            .map(|(per, unit)| TimeoutText::new(secs / per, Some(unit)))
+            .ok_or(WireError::Overflow);
+    };
     for (per, unit) in UNITS {
         let value = nanos / per;
-        if value <= u128::from(MAX_GRPC_VALUE) {
-            return Ok(TimeoutText::new(value as u64, Some(unit)));
+        if value <= MAX_GRPC_VALUE {
+            return Ok(TimeoutText::new(value, Some(unit)));
         }
     }
     Err(WireError::Overflow)

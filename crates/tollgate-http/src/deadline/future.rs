@@ -33,8 +33,10 @@ pin_project! {
         Running {
             #[pin]
             inner: Scoped<F>,
+            // Armed only when the handler is not ready at once.
             #[pin]
-            sleep: Sleep,
+            sleep: Option<Sleep>,
+            deadline: Deadline,
             responder: R,
             protocol: Protocol,
         },
@@ -65,7 +67,8 @@ impl<F, R, B> ServerFuture<F, R, B> {
         Self {
             state: ServerState::Running {
                 inner,
-                sleep: tokio::time::sleep_until(deadline.instant()),
+                sleep: None,
+                deadline,
                 responder,
                 protocol,
             },
@@ -89,13 +92,20 @@ where
             ServerProj::Unbounded { inner } => inner.poll(cx),
             ServerProj::Running {
                 inner,
-                sleep,
+                mut sleep,
+                deadline,
                 responder,
                 protocol,
             } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
                     return Poll::Ready(out);
                 }
+                if sleep.is_none() {
+                    sleep.set(Some(tokio::time::sleep_until(deadline.instant())));
+                }
+                let Some(sleep) = sleep.as_pin_mut() else {
+                    return Poll::Pending;
+                };
                 match sleep.poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!(target: "tollgate::deadline", "handler cut off at the deadline");
@@ -130,8 +140,10 @@ pin_project! {
         Running {
             #[pin]
             inner: Scoped<F>,
+            // Armed only when the call is not ready at once.
             #[pin]
-            sleep: Sleep,
+            sleep: Option<Sleep>,
+            deadline: Deadline,
             kind: DeadlineKind,
         },
     }
@@ -154,7 +166,8 @@ impl<F> ClientFuture<F> {
         Self {
             state: ClientState::Running {
                 inner,
-                sleep: tokio::time::sleep_until(deadline.instant()),
+                sleep: None,
+                deadline,
                 kind,
             },
         }
@@ -172,10 +185,21 @@ where
         match self.project().state.project() {
             ClientProj::Spent { kind } => Poll::Ready(Err(exceeded(*kind).into())),
             ClientProj::Unbounded { inner } => inner.poll(cx).map_err(Into::into),
-            ClientProj::Running { inner, sleep, kind } => {
+            ClientProj::Running {
+                inner,
+                mut sleep,
+                deadline,
+                kind,
+            } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
                     return Poll::Ready(out.map_err(Into::into));
                 }
+                if sleep.is_none() {
+                    sleep.set(Some(tokio::time::sleep_until(deadline.instant())));
+                }
+                let Some(sleep) = sleep.as_pin_mut() else {
+                    return Poll::Pending;
+                };
                 match sleep.poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!(target: "tollgate::deadline", kind = ?kind, "call cut off at the deadline");
