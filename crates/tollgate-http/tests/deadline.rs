@@ -110,12 +110,15 @@ async fn handler_outliving_the_deadline_is_cut_off_at_its_instant() {
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(t0.elapsed(), Duration::from_millis(400));
     let res = svc
+        .clone()
         .oneshot(req(&[GRPC, ("grpc-timeout", "100m")]))
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["grpc-status"], "4");
     assert_eq!(t0.elapsed(), Duration::from_millis(500));
+    let stats = svc.snapshot();
+    assert_eq!((stats.admitted, stats.cut_off), (2, 2));
 }
 
 #[tokio::test(start_paused = true)]
@@ -136,17 +139,24 @@ async fn spent_or_too_small_budgets_are_refused_before_the_handler() {
         assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT, "{sent}");
     }
     assert!(seen.lock().unwrap().is_empty(), "the handler ran");
-    let res = svc.oneshot(req(&[("grpc-timeout", "15m")])).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(req(&[("grpc-timeout", "15m")]))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let stats = svc.snapshot();
+    assert_eq!(
+        (stats.refused_spent, stats.admitted, stats.cut_off),
+        (3, 1, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn malformed_values_are_refused_or_ignored_by_configuration() {
     let seen = Seen::default();
-    let strict = ServerDeadlineLayer::builder()
-        .build()
-        .unwrap()
-        .layer(handler(Duration::ZERO, seen.clone()));
+    let strict_layer = ServerDeadlineLayer::builder().build().unwrap();
+    let strict = strict_layer.layer(handler(Duration::ZERO, seen.clone()));
     let res = strict
         .clone()
         .oneshot(req(&[("grpc-timeout", "123456789S")]))
@@ -165,6 +175,7 @@ async fn malformed_values_are_refused_or_ignored_by_configuration() {
         .unwrap();
     assert_eq!(res.headers()["grpc-status"], "3");
     assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(strict_layer.snapshot().refused_malformed, 3);
 
     let lenient = ServerDeadlineLayer::builder()
         .default_budget(Duration::from_secs(1))
@@ -256,10 +267,13 @@ async fn client_fails_fast_without_sending_and_names_the_deadline() {
     assert_eq!(sent.lock().unwrap()[0]["request-timeout"], "990");
     // A smaller grpc-timeout already on the request stays.
     client
+        .clone()
         .oneshot(req(&[GRPC, ("grpc-timeout", "20m")]))
         .await
         .unwrap();
     assert_eq!(sent.lock().unwrap()[1]["grpc-timeout"], "20m");
+    let stats = client.snapshot();
+    assert_eq!((stats.failed_fast, stats.sent, stats.cut_off), (1, 2, 0));
 }
 
 #[tokio::test(start_paused = true)]

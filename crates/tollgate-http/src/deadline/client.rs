@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use tollgate_core::sync::Arc;
+
 use http::header::{HeaderName, HeaderValue};
 use http::Request;
 use tokio::time::Instant;
@@ -12,6 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ClientFuture;
+use super::stats::{ClientSnapshot, Counters, FAILED_FAST, SENT, UNBOUNDED};
 use super::DEFAULT_HEADER;
 use crate::Protocol;
 
@@ -49,6 +52,7 @@ struct ClientConfig {
 #[derive(Debug, Clone)]
 pub struct ClientDeadlineLayer {
     config: ClientConfig,
+    counters: Arc<Counters>,
 }
 
 /// Builds a [`ClientDeadlineLayer`].
@@ -131,6 +135,7 @@ impl ClientDeadlineLayerBuilder {
         }
         Ok(ClientDeadlineLayer {
             config: self.config,
+            counters: Arc::default(),
         })
     }
 }
@@ -142,6 +147,7 @@ impl<S> Layer<S> for ClientDeadlineLayer {
         ClientDeadline {
             inner,
             config: self.config.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -161,6 +167,7 @@ impl<S> Layer<S> for ClientDeadlineLayer {
 pub struct ClientDeadline<S> {
     inner: S,
     config: ClientConfig,
+    counters: Arc<Counters>,
 }
 
 impl<S> ClientDeadline<S> {
@@ -177,6 +184,18 @@ impl<S> ClientDeadline<S> {
     /// The inner service, consuming this one.
     pub fn into_inner(self) -> S {
         self.inner
+    }
+
+    /// What the layer did so far, across every service it built.
+    pub fn snapshot(&self) -> ClientSnapshot {
+        self.counters.client_snapshot()
+    }
+}
+
+impl ClientDeadlineLayer {
+    /// What the layer did so far, across every service it built.
+    pub fn snapshot(&self) -> ClientSnapshot {
+        self.counters.client_snapshot()
     }
 }
 
@@ -208,7 +227,10 @@ where
             (Some((i, kind)), Some(o)) if i <= o => (i, kind),
             (_, Some(o)) => (o, DeadlineKind::Total),
             (Some(inherited), None) => inherited,
-            (None, None) => return ClientFuture::unbounded(self.inner.call(req)),
+            (None, None) => {
+                self.counters.bump(UNBOUNDED);
+                return ClientFuture::unbounded(self.inner.call(req));
+            }
         };
         let budget = deadline.budget(now, self.config.margin);
         if budget.is_zero() || budget < self.config.min {
@@ -218,11 +240,13 @@ where
                 budget_us = budget.as_micros() as u64,
                 "not sent: the remaining budget is below the minimum"
             );
+            self.counters.bump(FAILED_FAST);
             return ClientFuture::spent(kind);
         }
         write_budget(&mut req, budget, self.config.header.as_ref());
         let inner = scoped_call(deadline, kind, || self.inner.call(req));
-        ClientFuture::running(inner, deadline, kind)
+        self.counters.bump(SENT);
+        ClientFuture::running(inner, deadline, kind, self.counters.clone())
     }
 }
 

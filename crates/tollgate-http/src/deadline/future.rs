@@ -8,7 +8,9 @@ use tokio::time::Sleep;
 use tollgate_core::DeadlineKind;
 use tollgate_deadline::{exceeded, Deadline, Scoped};
 
+use super::stats::{Counters, CUT_OFF};
 use crate::{Protocol, RejectionResponder};
+use tollgate_core::sync::Arc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,6 +41,7 @@ pin_project! {
             deadline: Deadline,
             responder: R,
             protocol: Protocol,
+            counters: Arc<Counters>,
         },
     }
 }
@@ -63,6 +66,7 @@ impl<F, R, B> ServerFuture<F, R, B> {
         deadline: Deadline,
         responder: R,
         protocol: Protocol,
+        counters: Arc<Counters>,
     ) -> Self {
         Self {
             state: ServerState::Running {
@@ -71,6 +75,7 @@ impl<F, R, B> ServerFuture<F, R, B> {
                 deadline,
                 responder,
                 protocol,
+                counters,
             },
         }
     }
@@ -96,6 +101,7 @@ where
                 deadline,
                 responder,
                 protocol,
+                counters,
             } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
                     return Poll::Ready(out);
@@ -109,6 +115,7 @@ where
                 match sleep.poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!(target: "tollgate::deadline", "handler cut off at the deadline");
+                        counters.bump(CUT_OFF);
                         let rejection = exceeded(DeadlineKind::Inherited);
                         Poll::Ready(Ok(responder.respond(&rejection, *protocol)))
                     }
@@ -145,6 +152,7 @@ pin_project! {
             sleep: Option<Sleep>,
             deadline: Deadline,
             kind: DeadlineKind,
+            counters: Arc<Counters>,
         },
     }
 }
@@ -162,13 +170,19 @@ impl<F> ClientFuture<F> {
         }
     }
 
-    pub(super) fn running(inner: Scoped<F>, deadline: Deadline, kind: DeadlineKind) -> Self {
+    pub(super) fn running(
+        inner: Scoped<F>,
+        deadline: Deadline,
+        kind: DeadlineKind,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             state: ClientState::Running {
                 inner,
                 sleep: None,
                 deadline,
                 kind,
+                counters,
             },
         }
     }
@@ -190,6 +204,7 @@ where
                 mut sleep,
                 deadline,
                 kind,
+                counters,
             } => {
                 if let Poll::Ready(out) = inner.poll(cx) {
                     return Poll::Ready(out.map_err(Into::into));
@@ -203,6 +218,7 @@ where
                 match sleep.poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!(target: "tollgate::deadline", kind = ?kind, "call cut off at the deadline");
+                        counters.bump(CUT_OFF);
                         Poll::Ready(Err(exceeded(*kind).into()))
                     }
                     Poll::Pending => Poll::Pending,

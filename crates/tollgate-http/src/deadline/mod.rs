@@ -14,6 +14,10 @@
 //!   minus a network margin as `grpc-timeout` (gRPC requests) or the HTTP header, and
 //!   fails fast without sending when too little is left.
 //!
+//! Both layers count what they did ([`ServerSnapshot`], [`ClientSnapshot`]: one
+//! relaxed counter per event, shared by every clone) and emit `tracing` events at
+//! target `tollgate::deadline`.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
@@ -53,10 +57,12 @@
 mod client;
 mod future;
 mod server;
+mod stats;
 
 pub use client::{ClientDeadline, ClientDeadlineLayer, ClientDeadlineLayerBuilder};
 pub use future::{ClientFuture, ServerFuture};
 pub use server::{OnMalformed, ServerDeadline, ServerDeadlineLayer, ServerDeadlineLayerBuilder};
+pub use stats::{ClientSnapshot, ServerSnapshot};
 
 /// The HTTP header both layers use by default: `request-timeout`, in milliseconds.
 pub const DEFAULT_HEADER: &str = "request-timeout";

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use tollgate_core::sync::Arc;
+
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Request, Response, StatusCode};
 use tokio::time::Instant;
@@ -11,6 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ServerFuture;
+use super::stats::{
+    Counters, ServerSnapshot, ADMITTED, REFUSED_MALFORMED, REFUSED_SPENT, UNBOUNDED,
+};
 use super::DEFAULT_HEADER;
 use crate::{DefaultResponder, Protocol, RejectionResponder};
 
@@ -62,6 +67,7 @@ struct ServerConfig {
 pub struct ServerDeadlineLayer<R = DefaultResponder> {
     config: ServerConfig,
     responder: R,
+    counters: Arc<Counters>,
 }
 
 /// Builds a [`ServerDeadlineLayer`].
@@ -107,7 +113,13 @@ impl<R> ServerDeadlineLayer<R> {
         ServerDeadlineLayer {
             config: self.config,
             responder,
+            counters: self.counters,
         }
+    }
+
+    /// What the layer did so far, across every service it built.
+    pub fn snapshot(&self) -> ServerSnapshot {
+        self.counters.server_snapshot()
     }
 }
 
@@ -182,6 +194,7 @@ impl ServerDeadlineLayerBuilder {
         Ok(ServerDeadlineLayer {
             config: self.config,
             responder: DefaultResponder,
+            counters: Arc::default(),
         })
     }
 }
@@ -194,6 +207,7 @@ impl<S, R: Clone> Layer<S> for ServerDeadlineLayer<R> {
             inner,
             config: self.config.clone(),
             responder: self.responder.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -215,6 +229,7 @@ pub struct ServerDeadline<S, R = DefaultResponder> {
     inner: S,
     config: ServerConfig,
     responder: R,
+    counters: Arc<Counters>,
 }
 
 impl<S, R> ServerDeadline<S, R> {
@@ -231,6 +246,11 @@ impl<S, R> ServerDeadline<S, R> {
     /// The inner service, consuming this one.
     pub fn into_inner(self) -> S {
         self.inner
+    }
+
+    /// What the layer did so far, across every service it built.
+    pub fn snapshot(&self) -> ServerSnapshot {
+        self.counters.server_snapshot()
     }
 }
 
@@ -283,11 +303,13 @@ where
             Ok(sent) => sent,
             Err(err) if self.config.on_malformed == OnMalformed::Reject => {
                 tracing::debug!(target: "tollgate::deadline", error = %err, "malformed timeout refused");
+                self.counters.bump(REFUSED_MALFORMED);
                 return ServerFuture::done(invalid_argument(err, protocol));
             }
             Err(_) => None,
         };
         let Some(budget) = self.config.budget(sent) else {
+            self.counters.bump(UNBOUNDED);
             return ServerFuture::unbounded(self.inner.call(req));
         };
         if budget.is_zero() || budget < self.config.min {
@@ -296,13 +318,21 @@ where
                 budget_us = budget.as_micros() as u64,
                 "budget spent before the handler"
             );
+            self.counters.bump(REFUSED_SPENT);
             let rejection = exceeded(DeadlineKind::Inherited);
             return ServerFuture::done(self.responder.respond(&rejection, protocol));
         }
         let deadline = Deadline::after(now, budget);
         req.extensions_mut().insert(deadline);
         let inner = scoped_call(deadline, DeadlineKind::Inherited, || self.inner.call(req));
-        ServerFuture::running(inner, deadline, self.responder.clone(), protocol)
+        self.counters.bump(ADMITTED);
+        ServerFuture::running(
+            inner,
+            deadline,
+            self.responder.clone(),
+            protocol,
+            self.counters.clone(),
+        )
     }
 }
 
