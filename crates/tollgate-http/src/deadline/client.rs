@@ -15,7 +15,7 @@ use tower_service::Service;
 
 use super::future::ClientFuture;
 use super::stats::{ClientSnapshot, Counters, FAILED_FAST, SENT, UNBOUNDED};
-use super::DEFAULT_HEADER;
+use super::{DEFAULT_HEADER, GRPC_TIMEOUT};
 use crate::Protocol;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -259,14 +259,14 @@ fn write_budget<B>(
         let headers = req.headers_mut();
         // A smaller timeout the caller set on the request (tonic's `set_timeout`) stays.
         let set = headers
-            .get("grpc-timeout")
+            .get(&GRPC_TIMEOUT)
             .and_then(|v| parse_grpc_timeout(v.as_bytes()).ok());
         if set.is_some_and(|set| set <= budget) {
             return;
         }
         if let Ok(text) = format_grpc_timeout(budget) {
             if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
-                headers.insert("grpc-timeout", value);
+                headers.insert(GRPC_TIMEOUT, value);
             }
         }
     } else if let Some((name, unit)) = header {

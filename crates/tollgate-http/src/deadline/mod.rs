@@ -66,3 +66,6 @@ pub use stats::{ClientSnapshot, ServerSnapshot};
 
 /// The HTTP header both layers use by default: `request-timeout`, in milliseconds.
 pub const DEFAULT_HEADER: &str = "request-timeout";
+
+/// `grpc-timeout`, named once: a lookup by `HeaderName` skips parsing the name.
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");

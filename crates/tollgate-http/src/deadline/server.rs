@@ -16,7 +16,7 @@ use super::future::ServerFuture;
 use super::stats::{
     Counters, ServerSnapshot, ADMITTED, REFUSED_MALFORMED, REFUSED_SPENT, UNBOUNDED,
 };
-use super::DEFAULT_HEADER;
+use super::{DEFAULT_HEADER, GRPC_TIMEOUT};
 use crate::{DefaultResponder, Protocol, RejectionResponder};
 
 /// What the server layer does with a malformed or oversized timeout header.
@@ -258,7 +258,7 @@ impl ServerConfig {
     /// The budget the caller sent: the smaller of `grpc-timeout` and the HTTP header.
     fn sent(&self, headers: &HeaderMap) -> Result<Option<Duration>, WireError> {
         let mut sent = None;
-        if let Some(v) = headers.get("grpc-timeout") {
+        if let Some(v) = headers.get(&GRPC_TIMEOUT) {
             sent = Some(parse_grpc_timeout(v.as_bytes())?);
         }
         if let Some((name, unit)) = &self.header {
