@@ -7,6 +7,7 @@
 
 // One module per capability; each exposes `pub(crate) async fn run()`.
 mod breaker;
+mod deadline;
 mod shape;
 
 #[tokio::main]
@@ -15,4 +16,5 @@ async fn main() {
     println!("=================");
     shape::run().await;
     breaker::run().await;
+    deadline::run().await;
 }

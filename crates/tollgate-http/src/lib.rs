@@ -32,6 +32,7 @@
 //! ```
 
 pub mod breaker;
+pub mod deadline;
 mod rejection;
 pub mod shape;
 

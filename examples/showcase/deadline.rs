@@ -1,0 +1,175 @@
+//! Deadlines: one budget through two real hops (axum A calls tonic B over loopback),
+//! shrinking hop by hop, with B refusing work that can no longer be useful; then the
+//! alignment checker's findings for the classic misaligned plan.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Extension, Router};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tollgate_deadline::checker::{check, Plan};
+use tollgate_deadline::Deadline;
+use tollgate_http::deadline::{ClientDeadline, ClientDeadlineLayer, ServerDeadlineLayer};
+use tollgate_workspace::echo::echo_client::EchoClient;
+use tollgate_workspace::echo::echo_server::EchoServer;
+use tollgate_workspace::echo::EchoRequest;
+use tollgate_workspace::Replier;
+use tonic::transport::Channel;
+use tower::Layer;
+
+const A_MARGIN: Duration = Duration::from_millis(20);
+const NETWORK_MARGIN: Duration = Duration::from_millis(10);
+const B_MIN: Duration = Duration::from_millis(50);
+
+type EchoB = EchoClient<ClientDeadline<Channel>>;
+
+/// Hop A: reports what it had, works, then calls B with what is left.
+async fn hop_a(
+    State(b): State<EchoB>,
+    Extension(deadline): Extension<Deadline>,
+    Query(query): Query<std::collections::HashMap<String, u64>>,
+) -> String {
+    let work = query.get("work").copied().unwrap_or(0);
+    let at_start = deadline.remaining(Instant::now());
+    tokio::time::sleep(Duration::from_millis(work)).await;
+    let before_call = deadline.remaining(Instant::now());
+    let request = EchoRequest {
+        message: "hi".into(),
+        delay_ms: 5,
+        chunks: 0,
+    };
+    let outcome = match b.clone().unary(request).await {
+        Ok(reply) => format!(
+            "B answered; it was sent grpc-timeout {}",
+            reply.into_inner().grpc_timeout
+        ),
+        Err(status) => format!(
+            "B refused before its service ran: {:?} ({})",
+            status.code(),
+            status.message()
+        ),
+    };
+    format!(
+        "{:>4} ms|{:>4} ms|{outcome}",
+        at_start.as_millis(),
+        before_call.as_millis()
+    )
+}
+
+async fn start() -> SocketAddr {
+    // Hop B: tonic, refusing requests with less than 50 ms left.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind B");
+    let b_addr = listener.local_addr().expect("B address");
+    let b_layer = ServerDeadlineLayer::builder()
+        .min(B_MIN)
+        .build()
+        .expect("B layer");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(b_layer)
+            .add_service(EchoServer::new(Replier))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = Channel::from_shared(format!("http://{b_addr}"))
+        .expect("B url")
+        .connect()
+        .await
+        .expect("connect B");
+    let client = ClientDeadlineLayer::builder()
+        .margin(NETWORK_MARGIN)
+        .build()
+        .expect("client layer")
+        .layer(channel);
+
+    // Hop A: axum, keeping 20 ms of the caller's budget for its answer.
+    let a_layer = ServerDeadlineLayer::builder()
+        .margin(A_MARGIN)
+        .min(Duration::from_millis(5))
+        .build()
+        .expect("A layer");
+    let router = Router::new()
+        .route("/work", get(hop_a))
+        .with_state(EchoClient::new(client))
+        .layer(a_layer);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind A");
+    let a_addr = listener.local_addr().expect("A address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    a_addr
+}
+
+pub(crate) async fn run() {
+    println!();
+    println!("deadline: one budget through two hops (axum A -> tonic B), then the checker");
+    println!("--------------------------------------------------------------------------");
+    println!(
+        "A keeps a {} ms margin, sends what is left minus {} ms; B refuses budgets below {} ms",
+        A_MARGIN.as_millis(),
+        NETWORK_MARGIN.as_millis(),
+        B_MIN.as_millis()
+    );
+    let a = start().await;
+    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    println!();
+    println!(
+        "{:>9} {:>8} | {:>8} | {:>10} | outcome",
+        "sent to A", "A works", "A has", "A calls B"
+    );
+    for (budget, work) in [(300u64, 50u64), (300, 150), (300, 240), (15, 0)] {
+        let req = http::Request::get(format!("http://{a}/work?work={work}"))
+            .header("request-timeout", budget.to_string())
+            .body(Empty::new())
+            .expect("request");
+        let t0 = Instant::now();
+        let res = match http.request(req).await {
+            Ok(res) => res,
+            Err(e) => {
+                println!("request failed: {e}");
+                continue;
+            }
+        };
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
+        let elapsed = t0.elapsed().as_millis();
+        let line = if status.is_success() {
+            let mut parts = body.splitn(3, '|');
+            let (has, left, outcome) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            format!("{has:>8} | {left:>10} | {outcome}")
+        } else {
+            format!(
+                "{:>8} | {:>10} | A refused before its handler ran: {} after {elapsed} ms",
+                "-", "-", status
+            )
+        };
+        println!("{:>6} ms {:>5} ms | {line}", budget, work);
+    }
+
+    println!();
+    println!(
+        "timeout plan examples/plans/misaligned.toml (client 10 s, lb 5 s, app 10 s, db 30 s):"
+    );
+    let plan = Plan::from_toml(include_str!("../plans/misaligned.toml")).expect("plan");
+    for line in check(&plan).to_string().lines() {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("  {line}");
+        }
+    }
+}
