@@ -9,6 +9,7 @@
 //! stripe with an atomic add. Counters are not part of any decision, so they use std
 //! atomics even under loom.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -30,47 +31,69 @@ static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// Whether `FREE` was filled yet.
 static FILLED: std::sync::Once = std::sync::Once::new();
 
-/// A thread's stripe, given back to `FREE` when the thread exits.
-struct Owned(usize);
+/// Not yet assigned.
+const UNSET: usize = usize::MAX;
 
-impl Owned {
-    fn take() -> Self {
-        FILLED.call_once(|| {
-            let mut free = FREE
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            free.extend((0..OWNED).rev());
-        });
-        let mut free = FREE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Owned(free.pop().unwrap_or(OWNED))
-    }
+thread_local! {
+    /// This thread's stripe: constant-initialised and without a destructor, so that
+    /// reading it is one thread-local load on the hot path.
+    static STRIPE: Cell<usize> = const { Cell::new(UNSET) };
+    /// Gives the stripe back when the thread exits.
+    static OWNER: Owner = const { Owner };
 }
 
-impl Drop for Owned {
+/// Returns the thread's stripe to `FREE` when the thread exits.
+struct Owner;
+
+impl Drop for Owner {
     fn drop(&mut self) {
-        if self.0 < OWNED {
+        // From now on this thread counts on the shared stripe: a later thread-local
+        // destructor may still count, and the index is about to belong to another
+        // thread.
+        let i = STRIPE.with(|s| s.replace(OWNED));
+        if i < OWNED {
             FREE.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(self.0);
+                .push(i);
         }
     }
 }
 
-thread_local! {
-    static STRIPE: Owned = Owned::take();
+/// Takes a free stripe (or the shared one) for this thread.
+#[cold]
+fn assign() -> usize {
+    FILLED.call_once(|| {
+        let mut free = FREE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        free.extend((0..OWNED).rev());
+    });
+    // Registers `Owner`'s destructor; if the thread is already being torn down, it
+    // counts on the shared stripe and takes nothing.
+    if OWNER.try_with(|_| ()).is_err() {
+        return OWNED;
+    }
+    let i = FREE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop()
+        .unwrap_or(OWNED);
+    STRIPE.with(|s| s.set(i));
+    i
 }
 
 impl StripedCounter {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        // A thread being torn down (no thread-local left) counts on the shared stripe.
-        let i = STRIPE.try_with(|s| s.0).unwrap_or(OWNED);
+        let mut i = STRIPE.with(Cell::get);
+        if i == UNSET {
+            i = assign();
+        }
         let stripe = &self.stripes[i].0;
         if i < OWNED {
             // Relaxed load and store: this thread is the stripe's only writer, so
-            // nothing can come between them; readers only need a recent value.
+            // nothing can come between them; readers only need a recent value, and
+            // the next owner sees it through `FREE`'s lock.
             stripe.store(stripe.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         } else {
             // Relaxed: a shared counter orders nothing else.
