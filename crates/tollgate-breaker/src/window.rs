@@ -114,6 +114,29 @@ impl CountWindow {
 
     #[inline]
     pub(crate) fn record(&self, failure: bool, slow: bool) -> Option<Counts> {
+        if !failure && !slow {
+            // Relaxed: one snapshot of the totals, nothing else is read through it.
+            let totals = self.totals.load(Ordering::Relaxed);
+            if totals == self.size {
+                // The window is full (calls == size) of successes (no failure, no slow
+                // call): this success would replace a success, so the ring's contents
+                // stay the same, and a ring of identical outcomes looks the same from
+                // every slot, so not advancing `seq` changes nothing either. The skip is
+                // linearized at this load: before every concurrent recorder whose add
+                // the load did not see (their outcome lands after ours, evicting an
+                // identical success), after every one whose add it saw. No write: the
+                // healthy path leaves `seq`, the slots and the totals unshared.
+                return Some(Counts {
+                    calls: self.size,
+                    failures: 0,
+                    slow: 0,
+                });
+            }
+        }
+        self.record_slot(failure, slow)
+    }
+
+    fn record_slot(&self, failure: bool, slow: bool) -> Option<Counts> {
         let slot = CALL | if failure { FAILURE } else { 0 } | if slow { SLOW } else { 0 };
         // Relaxed: the sequence only spreads recorders over slots; it publishes nothing.
         let i = self.seq.fetch_add(1, Ordering::Relaxed) % self.size;
@@ -342,6 +365,50 @@ mod tests {
         assert_eq!(w.recount(), c);
         w.reset();
         assert_eq!(w.counts(), Some(Counts::default()));
+    }
+
+    #[test]
+    fn a_success_into_a_full_window_of_successes_writes_nothing() {
+        let w = CountWindow::new(3);
+        let full = Counts {
+            calls: 3,
+            failures: 0,
+            slow: 0,
+        };
+        for _ in 0..3 {
+            w.record(false, false);
+        }
+        // Relaxed: single-threaded test.
+        let seq = w.seq.load(Ordering::Relaxed);
+        assert_eq!(seq, 3);
+        // The fast path: the totals say full of successes, so nothing is written.
+        assert_eq!(w.record(false, false), Some(full));
+        assert_eq!(w.record(false, false), Some(full));
+        // Relaxed: as above.
+        assert_eq!(w.seq.load(Ordering::Relaxed), seq, "seq not advanced");
+        // A failure still takes the next slot and evicts a success.
+        let c = w.record(true, false).unwrap();
+        assert_eq!(
+            c,
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 0
+            }
+        );
+        assert_eq!(w.recount(), c);
+        // With a failure in the window a success takes the slow path again, and the
+        // failure leaves after exactly 3 more calls, skips not counted as calls.
+        w.record(false, false);
+        w.record(false, false);
+        // Relaxed: as above.
+        assert_eq!(w.seq.load(Ordering::Relaxed), seq + 3);
+        assert_eq!(w.counts().unwrap().failures, 1);
+        assert_eq!(w.record(false, false), Some(full));
+        assert_eq!(w.recount(), full);
+        // A slow success is not skipped either.
+        assert_eq!(w.record(false, true).unwrap().slow, 1);
+        assert_eq!(w.recount(), w.counts().unwrap());
     }
 
     #[test]

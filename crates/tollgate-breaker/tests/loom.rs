@@ -152,6 +152,43 @@ fn concurrent_recording_loses_no_count() {
     });
 }
 
+/// A failure racing a success into a count window full of successes (the success
+/// skips recording after one load of the totals) is counted, and the totals still equal
+/// the slots (naive version: skip on a stale "no failures" read of a slot, and a racing
+/// failure's add is overwritten or its slot never counted).
+#[test]
+fn a_failure_racing_a_skipped_success_is_counted() {
+    loom::model(|| {
+        let breaker = Breaker::with_clock(
+            BreakerConfig::builder()
+                .failure_rate(100.0)
+                .window(Window::Count(2))
+                .minimum_calls(2)
+                .build()
+                .unwrap(),
+            ManualClock::new(),
+        );
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        let handles: Vec<_> = [Outcome::Success, Outcome::Failure]
+            .into_iter()
+            .map(|outcome| {
+                let p = breaker.try_acquire().unwrap();
+                thread::spawn(move || p.record(outcome))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = breaker.snapshot();
+        // Whether the success skipped (window full of successes) or took a slot, the
+        // failure is one of the last 2 outcomes.
+        assert_eq!((s.calls, s.failures), (2, 1));
+        assert!(breaker.recount_matches(), "totals equal the slots");
+        assert_eq!(breaker.state(), State::Closed, "50% < 100%");
+    });
+}
+
 /// Recorders in the same and the next bucket of a time window, one of them rotating
 /// it, lose no count (naive version: the rotation zeroes a bucket after a recorder of
 /// the new period added to it).
