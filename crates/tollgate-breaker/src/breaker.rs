@@ -15,8 +15,8 @@ use crate::State;
 
 /// A circuit breaker: cheap to clone, clones share one state.
 ///
-/// The closed path is one atomic load to admit and a few uncontended atomic adds to
-/// record; the clock is read only when a policy needs time (a time window or slow-call
+/// The closed path is one atomic load to admit and a few atomic adds to record (only
+/// loads for a success into a count window full of successes); the clock is read only when a policy needs time (a time window or slow-call
 /// detection) or the breaker is not closed. Transitions take a small lock, so exactly
 /// one caller performs each, and publish a new generation in the state word: outcomes
 /// of calls admitted in an older generation are ignored.

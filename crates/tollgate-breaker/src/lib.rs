@@ -29,7 +29,8 @@
 //!   are in `tollgate_http::breaker`.
 //!
 //! The closed path is lock-free: admission is one atomic load, and recording is a few
-//! atomic adds. State, half-open probe counters and a generation number share one
+//! atomic adds, or only loads for a success while the count window holds nothing but
+//! successes (the healthy state writes no shared breaker state). State, half-open probe counters and a generation number share one
 //! atomic word; every transition is performed by exactly one caller and starts a new
 //! generation, and outcomes of calls admitted in an older generation are ignored, so a
 //! slow call admitted before the breaker opened cannot close it. `tests/loom.rs`

@@ -88,6 +88,11 @@ const FIELD: u64 = (1 << FIELD_BITS) - 1;
 /// reports `None` and that one judgment is skipped. Under such laps the ring holds the
 /// last `n` outcomes in the order their swaps happened, which can differ from the order
 /// their sequence numbers were taken.
+///
+/// A success arriving while the totals say the ring is full of successes is not
+/// written at all (no sequence number, no swap, no add): replacing a success by a
+/// success changes nothing, and a ring of identical outcomes is the same whichever slot
+/// is next. See [`record`](Self::record).
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU32]>,
