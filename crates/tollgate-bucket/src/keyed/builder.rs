@@ -1,0 +1,213 @@
+//! Configuration of a [`KeyedRateLimiter`].
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use tollgate_core::{Clock, ConfigError, Rejection, SystemClock};
+
+use super::shard::Shard;
+use super::{KeyedRateLimiter, Overflow, QuotaFor, Shared, TraceKey};
+use crate::quota::Quota;
+
+/// What a keyed limiter does with a new key when its shard of the table is full and
+/// every key in it is still active (none can be evicted without changing a decision).
+///
+/// Neither policy ever admits more than a quota allows.
+///
+/// ```
+/// use tollgate_bucket::{KeyedRateLimiter, Quota, WhenFull};
+/// use tollgate_core::{ManualClock, Reason};
+///
+/// let limiter = KeyedRateLimiter::builder(Quota::per_hour(1).build()?)
+///     .max_keys(1)
+///     .when_full(WhenFull::Reject)
+///     .clock(ManualClock::new())
+///     .build()?;
+/// assert!(limiter.check_key(&"alice").is_ok());
+/// let refused = limiter.check_key(&"bob").unwrap_err();
+/// assert_eq!(refused.reason(), Reason::KeyTableFull);
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenFull {
+    /// Refuse the new key with [`Reason::KeyTableFull`](tollgate_core::Reason::KeyTableFull)
+    /// and a retry-after: the earliest time a tracked key may become evictable.
+    #[default]
+    Reject,
+    /// Charge the new key against one overflow bucket shared by every key that found
+    /// no room, with the default quota. When such a key later gets its own bucket, that
+    /// bucket starts from the overflow bucket's state (as spent as it is), because the
+    /// key may have just used it: so no key is ever admitted more than its quota.
+    SharedOverflowBucket,
+}
+
+/// Builds a [`KeyedRateLimiter`]; start from [`KeyedRateLimiter::builder`].
+///
+/// ```
+/// use tollgate_bucket::{KeyedRateLimiter, Quota, WhenFull};
+///
+/// let paid = Quota::per_second(100).build()?;
+/// let limiter = KeyedRateLimiter::<String>::builder(Quota::per_second(5).build()?)
+///     .max_keys(10_000)
+///     .shards(16)
+///     .when_full(WhenFull::SharedOverflowBucket)
+///     .quota_for(move |key: &String| key.starts_with("paid-").then_some(paid))
+///     .build()?;
+/// assert_eq!(limiter.quota().count(), 5);
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[must_use = "a KeyedBuilder does nothing until `build` is called"]
+pub struct KeyedBuilder<K, C> {
+    quota: Quota,
+    max_keys: usize,
+    shards: usize,
+    when_full: WhenFull,
+    quota_for: Option<QuotaFor<K>>,
+    trace_key: Option<TraceKey<K>>,
+    clock: C,
+}
+
+/// The default bound on tracked keys.
+pub(crate) const DEFAULT_MAX_KEYS: usize = 100_000;
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimiter<K, SystemClock> {
+    /// A builder with the default `quota` for every key, on the system clock, tracking
+    /// at most 100,000 keys.
+    pub fn builder(quota: Quota) -> KeyedBuilder<K, SystemClock> {
+        KeyedBuilder {
+            quota,
+            max_keys: DEFAULT_MAX_KEYS,
+            shards: default_shards(),
+            when_full: WhenFull::default(),
+            quota_for: None,
+            trace_key: None,
+            clock: SystemClock::new(),
+        }
+    }
+}
+
+/// Four shards per core, as a power of two: few collisions between threads.
+fn default_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).next_power_of_two().max(16)
+}
+
+impl<K, C> KeyedBuilder<K, C> {
+    /// The most keys tracked at once (default 100,000). The bound holds per shard
+    /// (`max_keys / shards` each), so a shard may fill before the whole table does.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// How many independently locked shards (default: four per core, at least 16;
+    /// rounded down to a power of two, and to at most `max_keys`).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n;
+        self
+    }
+
+    /// What happens to a new key when its shard is full of active keys.
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
+    /// Picks a key's quota when the key is first seen: `Some(quota)` overrides the
+    /// default, `None` keeps it. Called once per new key, outside every lock.
+    pub fn quota_for(mut self, f: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static) -> Self {
+        self.quota_for = Some(Box::new(f));
+        self
+    }
+
+    /// Records the key in rejection events (field `key`). Off by default: keys are
+    /// often personal data (addresses, API keys).
+    pub fn trace_keys(mut self) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.trace_key = Some(|rejection: &Rejection, quota: &Quota, key: &K| {
+            crate::trace::rejected_key(rejection, quota, key)
+        });
+        self
+    }
+
+    /// Reads time from `clock` instead.
+    pub fn clock<C2: Clock>(self, clock: C2) -> KeyedBuilder<K, C2> {
+        KeyedBuilder {
+            quota: self.quota,
+            max_keys: self.max_keys,
+            shards: self.shards,
+            when_full: self.when_full,
+            quota_for: self.quota_for,
+            trace_key: self.trace_key,
+            clock,
+        }
+    }
+
+    /// Validates and builds: `max_keys` and `shards` must be at least 1.
+    ///
+    /// ```
+    /// use tollgate_bucket::{KeyedRateLimiter, Quota};
+    ///
+    /// let err = KeyedRateLimiter::<u64>::builder(Quota::per_second(1).build()?)
+    ///     .max_keys(0)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid `max_keys`: must be at least 1");
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
+    pub fn build(self) -> Result<KeyedRateLimiter<K, C>, ConfigError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        C: Clock,
+    {
+        if self.max_keys == 0 {
+            return Err(ConfigError::new("max_keys", "must be at least 1"));
+        }
+        if self.shards == 0 {
+            return Err(ConfigError::new("shards", "must be at least 1"));
+        }
+        let wanted = self.shards.min(self.max_keys);
+        // The largest power of two not above `wanted`.
+        let count = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
+        let base = self.max_keys / count;
+        let extra = self.max_keys % count;
+        let shards = (0..count)
+            .map(|i| Shard::new(base + usize::from(i < extra)))
+            .collect();
+        let overflow =
+            (self.when_full == WhenFull::SharedOverflowBucket).then(|| Arc::new(Overflow::new()));
+        Ok(KeyedRateLimiter {
+            quota: self.quota,
+            clock: self.clock,
+            shared: Arc::new(Shared {
+                shards,
+                mask: count - 1,
+                hasher: foldhash::quality::RandomState::default(),
+                max_keys: self.max_keys,
+                quota_for: self.quota_for,
+                overflow,
+                trace_key: self.trace_key,
+                _key: PhantomData,
+            }),
+        })
+    }
+}
+
+impl<K, C: fmt::Debug> fmt::Debug for KeyedBuilder<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedBuilder")
+            .field("quota", &self.quota)
+            .field("max_keys", &self.max_keys)
+            .field("shards", &self.shards)
+            .field("when_full", &self.when_full)
+            .field("quota_for", &self.quota_for.is_some())
+            .field("trace_keys", &self.trace_key.is_some())
+            .field("clock", &self.clock)
+            .finish()
+    }
+}

@@ -1,0 +1,442 @@
+//! The keyed limiter: one bucket per key, in a sharded table of bounded size.
+
+mod builder;
+mod shard;
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_core::sync::{AtomicU64, Ordering};
+use tollgate_core::{Clock, Reason, Rejection, SystemClock, Timestamp};
+
+pub use builder::{KeyedBuilder, WhenFull};
+
+use crate::gcra;
+use crate::outcome::{Admitted, GiveBack, KeyedSnapshot, Reservation};
+use crate::quota::Quota;
+use shard::{Entry, Shard};
+
+/// Records a rejection with its key (set by [`KeyedBuilder::trace_keys`]).
+type TraceKey<K> = fn(&Rejection, &Quota, &K);
+
+/// Picks a key's quota (set by [`KeyedBuilder::quota_for`]).
+type QuotaFor<K> = Box<dyn Fn(&K) -> Option<Quota> + Send + Sync>;
+
+/// A token bucket per key (client address, API key, route...), with bounded memory.
+///
+/// Each key gets its own GCRA bucket with the default quota, or the one
+/// [`KeyedBuilder::quota_for`] picks for it. The table holds at most
+/// [`max_keys`](KeyedBuilder::max_keys) keys: a key whose bucket is full again (its TAT
+/// is at or before now) is indistinguishable from a key never seen, so it is evicted
+/// when room is needed (amortized on the calls that insert keys) or by
+/// [`sweep`](KeyedRateLimiter::sweep); there is no background thread. When every key is
+/// still active, [`WhenFull`] decides, and never over-admits.
+///
+/// The table is split into shards, each under its own reader-writer lock: a check takes
+/// the read lock and compare-exchanges the key's TAT; only new keys and eviction take
+/// the write lock. Clones share the table.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_bucket::{KeyedRateLimiter, Quota};
+/// use tollgate_core::{ManualClock, Reason};
+///
+/// let clock = ManualClock::new();
+/// let limiter = KeyedRateLimiter::builder(Quota::per_second(1).build()?)
+///     .max_keys(1_000)
+///     .clock(clock.clone())
+///     .build()?;
+///
+/// assert!(limiter.check_key(&"alice").is_ok());
+/// let refused = limiter.check_key(&"alice").unwrap_err();
+/// assert_eq!(refused.reason(), Reason::RateLimited);
+/// assert_eq!(refused.retry_after(), Some(Duration::from_secs(1)));
+/// assert!(limiter.check_key(&"bob").is_ok()); // keys are isolated
+///
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(limiter.sweep(), 2); // both buckets are full again: forget them
+/// assert!(limiter.is_empty());
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+pub struct KeyedRateLimiter<K, C = SystemClock> {
+    quota: Quota,
+    clock: C,
+    shared: Arc<Shared<K>>,
+}
+
+struct Shared<K> {
+    shards: Box<[Shard<K>]>,
+    mask: usize,
+    hasher: foldhash::quality::RandomState,
+    max_keys: usize,
+    quota_for: Option<QuotaFor<K>>,
+    overflow: Option<Arc<Overflow>>,
+    trace_key: Option<TraceKey<K>>,
+    _key: PhantomData<fn(K)>,
+}
+
+impl<K> Shared<K> {
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K> {
+        // Bits 32.. choose the shard; hashbrown uses the low bits and the top seven
+        // inside it, so the two choices stay independent.
+        &self.shards[(hash >> 32) as usize & self.mask]
+    }
+}
+
+/// The bucket shared by keys that found no room ([`WhenFull::SharedOverflowBucket`]).
+struct Overflow {
+    tat: AtomicU64,
+}
+
+impl Overflow {
+    fn new() -> Self {
+        Self {
+            tat: AtomicU64::new(0),
+        }
+    }
+}
+
+impl GiveBack for Overflow {
+    fn give_back(&self, reserved: u64, previous: u64) -> bool {
+        gcra::give_back(&self.tat, reserved, previous)
+    }
+}
+
+/// A reserved slot in a key's bucket, found again by key and insertion epoch.
+struct KeySlot<K> {
+    shared: Arc<Shared<K>>,
+    key: K,
+    hash: u64,
+    epoch: u64,
+}
+
+impl<K: Eq + Send + Sync> GiveBack for KeySlot<K> {
+    fn give_back(&self, reserved: u64, previous: u64) -> bool {
+        let table = self.shared.shard(self.hash).read();
+        let Some(entry) = table
+            .entries
+            .find(self.hash, |e| e.key == self.key && e.epoch == self.epoch)
+        else {
+            return false; // evicted since: its cells are gone with it
+        };
+        let returned = gcra::give_back(&entry.tat, reserved, previous);
+        if returned {
+            table.lower_next_evictable(previous);
+        }
+        returned
+    }
+}
+
+/// A granted admission, before it is turned into what the caller asked for.
+struct Grant {
+    previous: u64,
+    next: u64,
+    quota: Quota,
+    at: Slot,
+}
+
+enum Slot {
+    /// A tracked key: its hash and insertion epoch.
+    Key(u64, u64),
+    /// The overflow bucket.
+    Overflow,
+    /// Nothing was charged (`n = 0` for an unknown key).
+    Nothing,
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K, C> {
+    /// Admits one cell for `key` now, or says why not.
+    #[inline]
+    pub fn check_key(&self, key: &K) -> Result<Admitted, Rejection> {
+        self.check_key_at(key, 1, self.clock.now())
+    }
+
+    /// Admits `n` cells for `key` now: all or none (see [`RateLimiter::check_n`](crate::RateLimiter::check_n)).
+    #[inline]
+    pub fn check_key_n(&self, key: &K, n: u32) -> Result<Admitted, Rejection> {
+        self.check_key_at(key, n, self.clock.now())
+    }
+
+    /// Admits `n` cells for `key` at `now`.
+    #[inline]
+    pub fn check_key_at(&self, key: &K, n: u32, now: Timestamp) -> Result<Admitted, Rejection> {
+        let now = now.as_nanos();
+        let grant = self.acquire(key, n, now, 0, false)?;
+        Ok(Admitted::new(grant.next, now, grant.quota))
+    }
+
+    /// Reserves `n` cells for `key` at most `max_wait` ahead, like
+    /// [`RateLimiter::reserve_at`](crate::RateLimiter::reserve_at). Dropping the
+    /// reservation uncommitted gives the cells back under the rules of [`Reservation`];
+    /// if the key was evicted in between, they are gone with it.
+    pub fn reserve_key_at(
+        &self,
+        key: &K,
+        n: u32,
+        now: Timestamp,
+        max_wait: Duration,
+    ) -> Result<Reservation<C>, Rejection> {
+        let now = now.as_nanos();
+        let grant = self.acquire(key, n, now, gcra::nanos(max_wait), true)?;
+        let bucket: Option<Arc<dyn GiveBack>> = match grant.at {
+            Slot::Key(hash, epoch) => Some(Arc::new(KeySlot {
+                shared: self.shared.clone(),
+                key: key.clone(),
+                hash,
+                epoch,
+            })),
+            Slot::Overflow => self.shared.overflow.clone().map(|o| o as Arc<dyn GiveBack>),
+            Slot::Nothing => None,
+        };
+        Ok(Reservation::new(
+            bucket,
+            grant.previous,
+            grant.next,
+            now,
+            grant.quota,
+        ))
+    }
+
+    /// Evicts every key whose bucket is full again; returns how many. Calls that
+    /// insert keys do this on their own shard when it is full, so calling `sweep` is
+    /// optional: it only returns memory sooner.
+    pub fn sweep(&self) -> usize {
+        let now = self.clock.now().as_nanos();
+        self.shared
+            .shards
+            .iter()
+            .map(|shard| shard.write().evict(now))
+            .sum()
+    }
+
+    /// Keys tracked now.
+    pub fn len(&self) -> usize {
+        self.shared
+            .shards
+            .iter()
+            .map(|shard| shard.read().entries.len())
+            .sum()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The clock this limiter reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The default quota (keys [`quota_for`](KeyedBuilder::quota_for) does not override).
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// The bound on tracked keys.
+    pub fn max_keys(&self) -> usize {
+        self.shared.max_keys
+    }
+
+    /// The counters so far, and the keys tracked now.
+    pub fn snapshot(&self) -> KeyedSnapshot {
+        let mut snapshot = KeyedSnapshot::default();
+        for shard in self.shared.shards.iter() {
+            // Relaxed: a metrics read needs no ordering with the buckets.
+            snapshot.admitted += shard.admitted.load(Ordering::Relaxed);
+            // Relaxed: as above.
+            snapshot.rejected += shard.rejected.load(Ordering::Relaxed);
+            snapshot.tracked_keys += shard.read().entries.len();
+        }
+        snapshot
+    }
+
+    #[inline]
+    fn acquire(
+        &self,
+        key: &K,
+        n: u32,
+        now: u64,
+        slack: u64,
+        reserve: bool,
+    ) -> Result<Grant, Rejection> {
+        let hash = self.shared.hasher.hash_one(key);
+        let shard = self.shared.shard(hash);
+        {
+            let table = shard.read();
+            if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
+                return self.charge(shard, entry, hash, key, n, now, slack, reserve);
+            }
+        }
+        self.insert(shard, hash, key, n, now, slack, reserve)
+    }
+
+    /// Charges a tracked key's bucket; the caller holds the shard's lock.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn charge(
+        &self,
+        shard: &Shard<K>,
+        entry: &Entry<K>,
+        hash: u64,
+        key: &K,
+        n: u32,
+        now: u64,
+        slack: u64,
+        reserve: bool,
+    ) -> Result<Grant, Rejection> {
+        let quota = entry.quota;
+        if n > quota.burst() {
+            return Err(self.reject(shard, key, &quota, gcra::over_capacity(quota.policy())));
+        }
+        match gcra::acquire(&entry.tat, &quota, n, now, slack) {
+            Ok((previous, next)) => {
+                shard.count_admitted();
+                Ok(Grant {
+                    previous,
+                    next,
+                    quota,
+                    at: Slot::Key(hash, entry.epoch),
+                })
+            }
+            Err(wait) => Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota))),
+        }
+    }
+
+    /// The path for a key not in the table: make room if needed, then insert.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &self,
+        shard: &Shard<K>,
+        hash: u64,
+        key: &K,
+        n: u32,
+        now: u64,
+        slack: u64,
+        reserve: bool,
+    ) -> Result<Grant, Rejection> {
+        let shared = &*self.shared;
+        let quota = shared
+            .quota_for
+            .as_ref()
+            .and_then(|f| f(key))
+            .unwrap_or(self.quota);
+        if n > quota.burst() {
+            return Err(self.reject(shard, key, &quota, gcra::over_capacity(quota.policy())));
+        }
+        if n == 0 {
+            return Ok(Grant {
+                previous: now,
+                next: now,
+                quota,
+                at: Slot::Nothing,
+            });
+        }
+        let mut table = shard.write();
+        // Another caller may have inserted it while we waited for the write lock.
+        if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
+            return self.charge(shard, entry, hash, key, n, now, slack, reserve);
+        }
+        if table.entries.len() >= shard.cap {
+            table.evict(now);
+        }
+        if table.entries.len() >= shard.cap {
+            let Some(overflow) = &shared.overflow else {
+                let retry = table.next_evictable().saturating_sub(now);
+                drop(table);
+                let full = Rejection::new(Reason::KeyTableFull)
+                    .with_retry_after(Duration::from_nanos(retry))
+                    .with_policy(quota.policy());
+                return Err(self.reject(shard, key, &quota, full));
+            };
+            drop(table);
+            let quota = self.quota;
+            return match gcra::acquire(&overflow.tat, &quota, n, now, slack) {
+                Ok((previous, next)) => {
+                    shard.count_admitted();
+                    Ok(Grant {
+                        previous,
+                        next,
+                        quota,
+                        at: Slot::Overflow,
+                    })
+                }
+                Err(wait) => Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota))),
+            };
+        }
+        // A key that may have been served by the overflow bucket starts as spent as it.
+        // Relaxed: any value it read is a TAT the overflow bucket really had, and a
+        // later one only makes this bucket stricter.
+        let previous = shared
+            .overflow
+            .as_ref()
+            .map_or(0, |o| o.tat.load(Ordering::Relaxed));
+        match gcra::decide(previous, &quota, n, now, slack) {
+            Ok(next) => {
+                let epoch = table.insert(hash, key.clone(), next, quota, |k| {
+                    shared.hasher.hash_one(k)
+                });
+                drop(table);
+                shard.count_admitted();
+                Ok(Grant {
+                    previous,
+                    next,
+                    quota,
+                    at: Slot::Key(hash, epoch),
+                })
+            }
+            Err(wait) => {
+                drop(table);
+                Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota)))
+            }
+        }
+    }
+
+    #[cold]
+    fn reject(&self, shard: &Shard<K>, key: &K, quota: &Quota, rejection: Rejection) -> Rejection {
+        shard.count_rejected();
+        match self.shared.trace_key {
+            Some(trace) => trace(&rejection, quota, key),
+            None => crate::trace::rejected(&rejection, quota),
+        }
+        rejection
+    }
+}
+
+/// The rejection for a request that would have to wait `nanos` (past the allowed wait
+/// when reserving).
+#[cold]
+fn denied(nanos: u64, reserve: bool, quota: &Quota) -> Rejection {
+    if reserve {
+        gcra::wait_too_long(nanos, quota.policy())
+    } else {
+        gcra::rate_limited(nanos, quota.policy())
+    }
+}
+
+impl<K, C: Clone> Clone for KeyedRateLimiter<K, C> {
+    fn clone(&self) -> Self {
+        Self {
+            quota: self.quota,
+            clock: self.clock.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("quota", &self.quota)
+            .field("max_keys", &self.shared.max_keys)
+            .field("shards", &self.shared.shards.len())
+            .field("overflow", &self.shared.overflow.is_some())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

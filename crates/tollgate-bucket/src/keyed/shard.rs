@@ -1,0 +1,158 @@
+//! One shard of the key table: a hash table of buckets under a reader-writer lock.
+//!
+//! # The eviction protocol
+//!
+//! Every TAT in a shard is changed only while holding the shard's lock: checks
+//! compare-exchange it under the READ lock (many at once), eviction removes entries
+//! under the WRITE lock. So no caller is ever between "found the bucket" and "updated
+//! it" while an eviction runs, and an admission can never land in a bucket that was just
+//! removed (the race DESIGN.md describes, which `tests/loom.rs` shows on a naive table
+//! that drops its lock before the update). A bucket whose TAT is `<= now` is equivalent
+//! to a fresh one, so removing it never changes a decision.
+//!
+//! `next_evictable` is a lower bound of every TAT in the shard: a full shard skips the
+//! eviction scan until `now` reaches it, so a table full of active keys costs O(1) per
+//! refused key, not a scan.
+
+use hashbrown::HashTable;
+
+use tollgate_core::sync::{AtomicU64, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::quota::Quota;
+
+/// A tracked key and its bucket.
+pub(crate) struct Entry<K> {
+    pub(crate) key: K,
+    pub(crate) tat: AtomicU64,
+    /// Which insertion this is, so a reservation never gives cells back to a newer
+    /// bucket of the same key.
+    pub(crate) epoch: u64,
+    pub(crate) quota: Quota,
+}
+
+pub(crate) struct Table<K> {
+    pub(crate) entries: HashTable<Entry<K>>,
+    /// Incremented on every insertion.
+    epoch: u64,
+    /// No entry's TAT is below this (see the module docs).
+    next_evictable: AtomicU64,
+}
+
+/// A shard, on its own cache lines: its lock word and counters are written by every
+/// check that lands here, so neighbouring shards must not share them.
+#[repr(align(128))]
+pub(crate) struct Shard<K> {
+    table: RwLock<Table<K>>,
+    /// The most keys this shard may hold.
+    pub(crate) cap: usize,
+    pub(crate) admitted: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+}
+
+impl<K> Shard<K> {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            table: RwLock::new(Table {
+                entries: HashTable::new(),
+                epoch: 0,
+                next_evictable: AtomicU64::new(0),
+            }),
+            cap,
+            admitted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Table<K>> {
+        // A panic in user code (Hash, Eq, quota_for) never leaves a table half-updated:
+        // hashbrown's operations are panic-safe, so a poisoned lock is still usable.
+        self.table
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[inline]
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Table<K>> {
+        // See `read`.
+        self.table
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[inline]
+    pub(crate) fn count_admitted(&self) {
+        // Relaxed: a lone counter, on the line the read lock already owns.
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn count_rejected(&self) {
+        // Relaxed: a lone counter.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<K> Table<K> {
+    /// Inserts a new entry (the caller checked the key is absent and there is room).
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: K,
+        tat: u64,
+        quota: Quota,
+        rehash: impl Fn(&K) -> u64,
+    ) -> u64 {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        self.lower_next_evictable(tat);
+        self.entries.insert_unique(
+            hash,
+            Entry {
+                key,
+                tat: AtomicU64::new(tat),
+                epoch,
+                quota,
+            },
+            |entry| rehash(&entry.key),
+        );
+        epoch
+    }
+
+    /// Removes every entry whose TAT is `<= now`, unless `now` is below the recorded
+    /// lower bound (then none can be). Returns how many it removed.
+    pub(crate) fn evict(&mut self, now: u64) -> usize {
+        // Relaxed: the write lock orders this with every other access of the bound.
+        if now < self.next_evictable.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let before = self.entries.len();
+        let mut lowest = u64::MAX;
+        self.entries.retain(|entry| {
+            // Relaxed: under the write lock no one else touches this TAT.
+            let tat = entry.tat.load(Ordering::Relaxed);
+            if tat <= now {
+                false
+            } else {
+                lowest = lowest.min(tat);
+                true
+            }
+        });
+        // Relaxed: under the write lock.
+        self.next_evictable.store(lowest, Ordering::Relaxed);
+        before - self.entries.len()
+    }
+
+    /// The earliest time an entry may become evictable.
+    pub(crate) fn next_evictable(&self) -> u64 {
+        // Relaxed: a hint for a retry-after; the lock orders it well enough.
+        self.next_evictable.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `next_evictable` a lower bound after a TAT went down to `tat`.
+    pub(crate) fn lower_next_evictable(&self, tat: u64) {
+        // Relaxed: it is only a bound, read under the write lock, which orders it with
+        // this update made under the read lock.
+        self.next_evictable.fetch_min(tat, Ordering::Relaxed);
+    }
+}

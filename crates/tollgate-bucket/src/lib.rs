@@ -1,0 +1,65 @@
+//! Token bucket rate limiting for tower, on GCRA: one atomic per bucket, no background
+//! task, no mutex on the hot path.
+//!
+//! - [`Quota`]: a validated rate (`count` per `period`) and burst.
+//! - [`RateLimiter`]: one bucket for every caller. [`check`](RateLimiter::check) admits
+//!   or says exactly how long to wait; [`check_n`](RateLimiter::check_n) weighs a
+//!   request; [`reserve_at`](RateLimiter::reserve_at) books a slot up to a maximum wait,
+//!   as a [`Reservation`] that gives the slot back if dropped.
+//! - [`KeyedRateLimiter`]: a bucket per key with bounded memory, per-key quotas, and a
+//!   [`WhenFull`] policy that never over-admits.
+//! - [`RateLimitLayer`]: either limiter as a tower layer that decides in `call`, so the
+//!   service is `Clone`, always as ready as its inner service, and needs no `Buffer`.
+//!
+//! Every rejection is a [`tollgate_core::Rejection`] carrying its reason, retry-after and
+//! policy, logged as a `tracing` event at target `tollgate::bucket` (fields `reason`,
+//! `retry_after_ms`, `quota_count`, `quota_period_ms`, `burst`, and `key` when
+//! [`KeyedBuilder::trace_keys`] allows it).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
+//! use tollgate_core::{ManualClock, Reason};
+//!
+//! let clock = ManualClock::new();
+//! let quota = Quota::per_second(10).burst(2)?; // 2 at once, then one per 100 ms
+//!
+//! let limiter = RateLimiter::with_clock(quota, clock.clone());
+//! assert!(limiter.check().is_ok());
+//! assert!(limiter.check().is_ok());
+//! let refused = limiter.check().unwrap_err();
+//! assert_eq!(refused.reason(), Reason::RateLimited);
+//! assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+//!
+//! let per_client = KeyedRateLimiter::builder(quota)
+//!     .max_keys(10_000)
+//!     .clock(clock.clone())
+//!     .build()?;
+//! assert_eq!(per_client.check_key_n(&"10.0.0.1", 2)?.remaining(), 0);
+//! assert!(per_client.check_key(&"10.0.0.2").is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod direct;
+mod future;
+mod gcra;
+mod keyed;
+mod layer;
+mod outcome;
+mod quota;
+mod service;
+mod trace;
+
+pub use direct::RateLimiter;
+pub use future::ResponseFuture;
+pub use keyed::{KeyedBuilder, KeyedRateLimiter, WhenFull};
+pub use layer::{RateLimitLayer, Unkeyed};
+pub use outcome::{Admitted, KeyedSnapshot, Reservation, Snapshot};
+pub use quota::{Quota, QuotaBuilder};
+pub use service::{KeyFn, RateLimit};
+
+/// The error type of [`RateLimit`]: a [`tollgate_core::Rejection`] or the inner
+/// service's error, boxed (the same type as `tower::BoxError`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

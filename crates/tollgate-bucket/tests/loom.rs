@@ -1,0 +1,191 @@
+//! loom models of the bucket's atomic protocols. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p tollgate-bucket --test loom`.
+#![cfg(loom)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
+use tollgate_core::{Clock, ManualClock, Timestamp};
+
+fn quota(burst: u32) -> Quota {
+    Quota::per_second(1).burst(burst).unwrap()
+}
+
+/// Cells admitted by `check_n(n)` at instant `now`, as 0 or `n`.
+fn take(limiter: &RateLimiter<ManualClock>, n: u32, now: Timestamp) -> u32 {
+    limiter.check_at(n, now).map_or(0, |_| n)
+}
+
+#[test]
+fn two_threads_never_over_admit_and_fill_the_burst() {
+    loom::model(|| {
+        let limiter = RateLimiter::with_clock(quota(1), ManualClock::new());
+        let now = Timestamp::ZERO;
+        let other = limiter.clone();
+        let t = thread::spawn(move || take(&other, 1, now));
+        let mine = take(&limiter, 1, now);
+        let total = mine + t.join().unwrap();
+        // Exactly one: never both (over-admission), never neither (a lost update).
+        assert_eq!(total, 1);
+    });
+}
+
+#[test]
+fn three_threads_weighted_never_over_admit() {
+    loom::model(|| {
+        let limiter = RateLimiter::with_clock(quota(3), ManualClock::new());
+        let now = Timestamp::ZERO;
+        let handles: Vec<_> = [2, 2]
+            .into_iter()
+            .map(|n| {
+                let limiter = limiter.clone();
+                thread::spawn(move || take(&limiter, n, now))
+            })
+            .collect();
+        let mine = take(&limiter, 1, now);
+        let total: u32 = mine + handles.into_iter().map(|h| h.join().unwrap()).sum::<u32>();
+        assert!(total <= 3, "admitted {total} cells of a burst of 3");
+        // Whatever order, the bucket ends as full as what it admitted allows.
+        assert!(total >= 2, "admitted only {total}: a lost update");
+    });
+}
+
+#[test]
+fn dropped_reservation_racing_a_check_never_over_admits() {
+    loom::model(|| {
+        let limiter = RateLimiter::with_clock(quota(1), ManualClock::new());
+        let now = Timestamp::ZERO;
+        let other = limiter.clone();
+        let t = thread::spawn(move || {
+            let reservation = other.reserve_at(1, now, Duration::from_secs(10)).unwrap();
+            drop(reservation); // cancelled: never proceeds
+        });
+        let mine = take(&limiter, 1, now);
+        t.join().unwrap();
+        let after = take(&limiter, 1, now);
+        // Only committed work counts: at most one cell at this instant.
+        assert!(
+            mine + after <= 1,
+            "admitted {} at one instant",
+            mine + after
+        );
+    });
+}
+
+// ===== keyed: insert and evict racing checks =====
+
+/// A keyed limiter holding key 1 with a bucket that is full again at `now` (1 s):
+/// equivalent to fresh, so evictable.
+fn keyed_with_expired_key() -> (KeyedRateLimiter<u32, ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    let limiter = KeyedRateLimiter::builder(quota(1))
+        .max_keys(2)
+        .shards(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    limiter.check_key(&1).unwrap();
+    clock.advance(Duration::from_secs(1));
+    (limiter, clock)
+}
+
+#[test]
+fn keyed_sweep_racing_check_never_resets_an_active_key() {
+    loom::model(|| {
+        let (limiter, clock) = keyed_with_expired_key();
+        let now = clock.now();
+        let checker = limiter.clone();
+        let sweeper = limiter.clone();
+        let t1 = thread::spawn(move || checker.check_key_at(&1, 1, now).is_ok() as u32);
+        let t2 = thread::spawn(move || sweeper.sweep());
+        let first = t1.join().unwrap();
+        t2.join().unwrap();
+        let second = limiter.check_key_at(&1, 1, now).is_ok() as u32;
+        // Burst 1: one admission at this instant, whatever the sweeper did.
+        assert_eq!(first + second, 1);
+    });
+}
+
+#[test]
+fn keyed_insert_evicting_races_check_never_resets_an_active_key() {
+    loom::model(|| {
+        // max_keys 1: inserting key 2 must evict key 1 (expired), racing a check of 1.
+        let clock = ManualClock::new();
+        let limiter = KeyedRateLimiter::builder(quota(1))
+            .max_keys(1)
+            .shards(1)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        limiter.check_key(&1).unwrap();
+        clock.advance(Duration::from_secs(1));
+        let now = clock.now();
+        let a = limiter.clone();
+        let b = limiter.clone();
+        let t1 = thread::spawn(move || a.check_key_at(&1, 1, now).is_ok() as u32);
+        let t2 = thread::spawn(move || b.check_key_at(&2, 1, now).is_ok() as u32);
+        let ones = t1.join().unwrap();
+        let twos = t2.join().unwrap();
+        let ones = ones + limiter.check_key_at(&1, 1, now).is_ok() as u32;
+        let twos = twos + limiter.check_key_at(&2, 1, now).is_ok() as u32;
+        assert!(ones <= 1, "key 1 admitted {ones} times at one instant");
+        assert!(twos <= 1, "key 2 admitted {twos} times at one instant");
+        assert!(limiter.len() <= 1);
+    });
+}
+
+// ===== the naive table, which the model above must (and does) catch =====
+
+/// The naive keyed table: look the bucket up under the lock, release the lock, then
+/// compare-exchange. The sweeper can remove the bucket in between.
+struct NaiveTable {
+    map: Mutex<HashMap<u32, Arc<AtomicU64>>>,
+}
+
+impl NaiveTable {
+    fn check(&self, key: u32, now: u64, interval: u64) -> bool {
+        let bucket = self
+            .map
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
+            .clone();
+        // Burst 1: admit when the TAT is at or before now.
+        let tat = bucket.load(Ordering::Relaxed);
+        tat <= now
+            && bucket
+                .compare_exchange(tat, now + interval, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn sweep(&self, now: u64) {
+        self.map
+            .lock()
+            .unwrap()
+            .retain(|_, bucket| bucket.load(Ordering::Relaxed) > now);
+    }
+}
+
+#[test]
+#[should_panic(expected = "naive table admitted 2")]
+fn naive_eviction_over_admits() {
+    loom::model(|| {
+        let table = Arc::new(NaiveTable {
+            map: Mutex::new(HashMap::new()),
+        });
+        let (now, interval) = (10, 10);
+        let checker = table.clone();
+        let sweeper = table.clone();
+        let t1 = thread::spawn(move || checker.check(1, now, interval) as u32);
+        let t2 = thread::spawn(move || sweeper.sweep(now));
+        let first = t1.join().unwrap();
+        t2.join().unwrap();
+        let total = first + table.check(1, now, interval) as u32;
+        assert!(total <= 1, "naive table admitted {total} at one instant");
+    });
+}
