@@ -21,16 +21,24 @@
 //! ```
 
 mod forwarded;
+mod future;
 mod header_key;
 mod headers;
 mod ip;
 mod key;
+mod layer;
+mod limit;
 mod path_key;
 mod peer;
+mod service;
 
 pub use forwarded::{ForwardedHeader, ForwardedIp};
+pub use future::ResponseFuture;
 pub use header_key::HeaderKey;
 pub use headers::{RateLimitHeaders, RATELIMIT, RATELIMIT_POLICY};
 pub use key::{KeyExtractor, MissingKey};
+pub use layer::RateLimitLayer;
+pub use limit::{Decision, DirectLimit, KeyedLimit, Limit};
 pub use path_key::PathKey;
 pub use peer::{peer_addr, ClientAddr, PeerIp};
+pub use service::RateLimit;
