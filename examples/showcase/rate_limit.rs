@@ -69,14 +69,23 @@ pub(crate) async fn run() {
 
     println!();
     println!(
-        "   {:<8} {:>6} {:>5} {:>9} {:>9} {:>11} {:>10}",
-        "key", "pace/s", "sent", "admitted", "rejected", "admitted/s", "quota/s"
+        "   {:<8} {:>6} {:>5} {:>9} {:>9} {:>11} {:>8} {:>13}",
+        "key", "pace/s", "sent", "admitted", "rejected", "admitted/s", "quota/s", "quota allows"
     );
     for r in &reports {
-        let rate = r.admitted as f64 / r.elapsed.as_secs_f64();
+        let secs = r.elapsed.as_secs_f64();
+        // GCRA's promise: over any span T, at most burst + rate x T.
+        let allowed = f64::from(BURST) + f64::from(RATE) * secs;
         println!(
-            "   {:<8} {:>6} {:>5} {:>9} {:>9} {:>11.1} {:>10}",
-            r.key, r.pace, r.sent, r.admitted, r.rejected, rate, RATE
+            "   {:<8} {:>6} {:>5} {:>9} {:>9} {:>11.1} {:>8} {:>13.0}",
+            r.key,
+            r.pace,
+            r.sent,
+            r.admitted,
+            r.rejected,
+            r.admitted as f64 / secs,
+            RATE,
+            allowed.floor()
         );
     }
     let snap = limiter.snapshot();

@@ -388,3 +388,39 @@ async fn on_an_axum_router_matched_routes_share_a_bucket_and_errors_are_infallib
     assert_eq!(get_status("/nowhere").await, 400);
     assert_eq!(limiter.len(), 2);
 }
+
+#[tokio::test]
+async fn a_closure_picks_the_bucket() {
+    use axum::body::Body;
+    let limiter = KeyedRateLimiter::builder(Quota::per_minute(1).build().unwrap())
+        .max_keys(16)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    // One bucket per tenant, from the first path segment.
+    let tenant = |req: &Request<Body>| {
+        req.uri()
+            .path()
+            .split('/')
+            .nth(1)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let app = Router::new()
+        .route("/{tenant}/orders", get(|| async { "orders" }))
+        .layer(RateLimitLayer::keyed(limiter.clone(), tenant));
+    let mut statuses = Vec::new();
+    for path in ["/acme/orders", "/acme/orders", "/globex/orders"] {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        statuses.push(app.clone().oneshot(req).await.unwrap().status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::OK
+        ]
+    );
+    assert_eq!(limiter.len(), 2);
+}
