@@ -1,5 +1,5 @@
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -54,6 +54,9 @@ pub struct RateLimitHeaders {
     name: Arc<str>,
     on_rejected: bool,
     on_admitted: bool,
+    /// The `RateLimit-Policy` value of the first policy seen: almost every response
+    /// states the same policy, so it is formatted once.
+    policy_cache: Arc<OnceLock<(Policy, HeaderValue)>>,
 }
 
 impl RateLimitHeaders {
@@ -63,6 +66,7 @@ impl RateLimitHeaders {
             name: Arc::from("\"default\""),
             on_rejected: true,
             on_admitted: false,
+            policy_cache: Arc::default(),
         }
     }
 
@@ -96,6 +100,7 @@ impl RateLimitHeaders {
         }
         quoted.push('"');
         self.name = Arc::from(quoted);
+        self.policy_cache = Arc::default();
         Ok(self)
     }
 
@@ -123,8 +128,16 @@ impl RateLimitHeaders {
 
     /// The `RateLimit-Policy` value for `policy`.
     pub fn policy_value(&self, policy: Policy) -> HeaderValue {
+        if let Some((cached, value)) = self.policy_cache.get() {
+            if *cached == policy {
+                return value.clone();
+            }
+        }
         let (quota, window) = whole_seconds(policy);
-        self.value(format_args!("{};q={quota};w={window}", self.name))
+        let value = self.value(format_args!("{};q={quota};w={window}", self.name));
+        // Losing a race to set it is fine: the winner's value is as good.
+        let _ = self.policy_cache.set((policy, value.clone()));
+        value
     }
 
     /// The `RateLimit` value for `remaining` requests and `seconds`, rounded up.
@@ -252,6 +265,21 @@ mod tests {
             let err = RateLimitHeaders::new().policy_name(bad).unwrap_err();
             assert_eq!(err.field(), "policy_name", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_cached_policy_value_follows_the_name_and_the_policy() {
+        let h = RateLimitHeaders::new();
+        let p = Policy::new(10, secs(1));
+        assert_eq!(h.policy_value(p), "\"default\";q=10;w=1");
+        assert_eq!(h.policy_value(p), "\"default\";q=10;w=1");
+        assert_eq!(
+            h.policy_value(Policy::new(5, secs(1))),
+            "\"default\";q=5;w=1"
+        );
+        let renamed = h.clone().policy_name("tier").unwrap();
+        assert_eq!(renamed.policy_value(p), "\"tier\";q=10;w=1");
+        assert_eq!(h.policy_value(p), "\"default\";q=10;w=1");
     }
 
     #[test]
