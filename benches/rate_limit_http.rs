@@ -61,6 +61,12 @@ fn layer_overhead(c: &mut Criterion) {
         b.iter(|| black_box(call(&mut bare, request(peer))))
     });
 
+    // The limiter's own share of the direct layer's cost: one clock read and one check.
+    let alone = RateLimiter::new(quota);
+    group.bench_function("tollgate_direct_check_only", |b| {
+        b.iter(|| black_box(alone.check()))
+    });
+
     let mut direct = RateLimitLayer::direct(RateLimiter::new(quota)).layer(handler);
     group.bench_function("tollgate_direct", |b| {
         b.iter(|| black_box(call(&mut direct, request(peer))))

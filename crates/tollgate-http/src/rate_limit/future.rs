@@ -39,7 +39,9 @@ pin_project! {
     pub struct ResponseFuture<F, S, Req, C, ResB> {
         #[pin]
         state: State<F, S, Req, C, ResB>,
-        extra: Option<ExtraHeaders>,
+        // Boxed, like the wait and the refusal below: they are rare or allocate
+        // anyway, and a small future is cheap to move on the common path.
+        extra: Option<Box<ExtraHeaders>>,
     }
 }
 
@@ -51,18 +53,18 @@ pin_project! {
             future: F,
         },
         Waiting {
-            // Boxed: only waiting requests pay for a timer.
+            // Boxed: only waiting requests pay for a timer and the parked request.
             sleep: Pin<Box<Sleep>>,
-            waiting: Option<Waiting<S, Req, C>>,
+            waiting: Option<Box<Waiting<S, Req, C>>>,
         },
         Rejected {
-            response: Option<Response<ResB>>,
+            response: Option<Box<Response<ResB>>>,
         },
     }
 }
 
 impl<F, S, Req, C, ResB> ResponseFuture<F, S, Req, C, ResB> {
-    pub(crate) fn called(future: F, extra: Option<ExtraHeaders>) -> Self {
+    pub(crate) fn called(future: F, extra: Option<Box<ExtraHeaders>>) -> Self {
         Self {
             state: State::Called { future },
             extra,
@@ -74,16 +76,16 @@ impl<F, S, Req, C, ResB> ResponseFuture<F, S, Req, C, ResB> {
         reservation: Reservation<C>,
         service: S,
         request: Req,
-        extra: Option<ExtraHeaders>,
+        extra: Option<Box<ExtraHeaders>>,
     ) -> Self {
         Self {
             state: State::Waiting {
                 sleep: Box::pin(tokio::time::sleep(wait)),
-                waiting: Some(Waiting {
+                waiting: Some(Box::new(Waiting {
                     reservation,
                     service,
                     request,
-                }),
+                })),
             },
             extra,
         }
@@ -92,7 +94,7 @@ impl<F, S, Req, C, ResB> ResponseFuture<F, S, Req, C, ResB> {
     pub(crate) fn rejected(response: Response<ResB>) -> Self {
         Self {
             state: State::Rejected {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
             extra: None,
         }
@@ -125,7 +127,7 @@ where
                         reservation,
                         mut service,
                         request,
-                    } = waiting.take().expect("polled after completion");
+                    } = *waiting.take().expect("polled after completion");
                     // The slot is ours from here on: dropping the future now is
                     // dropping an admitted request, not a waiter.
                     reservation.commit();
@@ -133,7 +135,8 @@ where
                     this.state.set(State::Called { future });
                 }
                 StateProj::Rejected { response } => {
-                    return Poll::Ready(Ok(response.take().expect("polled after completion")));
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(*response));
                 }
             }
         }

@@ -137,11 +137,11 @@ where
     }
 }
 
-fn admitted_headers(headers: &RateLimitHeaders, admitted: &Admitted) -> Option<ExtraHeaders> {
+fn admitted_headers(headers: &RateLimitHeaders, admitted: &Admitted) -> Option<Box<ExtraHeaders>> {
     headers.is_on_admitted().then(|| {
-        ExtraHeaders::new(
+        Box::new(ExtraHeaders::new(
             headers.policy_value(admitted.policy()),
             headers.limit_value(u64::from(admitted.remaining()), admitted.reset()),
-        )
+        ))
     })
 }
