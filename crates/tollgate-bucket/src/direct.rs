@@ -7,6 +7,7 @@ use std::time::Duration;
 use tollgate_core::sync::{AtomicU64, Ordering};
 use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 
+use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 use crate::quota::Quota;
@@ -47,16 +48,16 @@ pub struct RateLimiter<C = SystemClock> {
 #[repr(align(128))]
 struct Shared {
     tat: AtomicU64,
-    admitted: AtomicU64,
     rejected: AtomicU64,
+    admitted: StripedCounter,
 }
 
 impl Shared {
     fn new() -> Self {
         Self {
             tat: AtomicU64::new(0),
-            admitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            admitted: StripedCounter::default(),
         }
     }
 }
@@ -173,16 +174,14 @@ impl<C: Clock> RateLimiter<C> {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             // Relaxed: a metrics read needs no ordering with the bucket.
-            admitted: self.shared.admitted.load(Ordering::Relaxed),
-            // Relaxed: as above.
+            admitted: self.shared.admitted.sum(),
             rejected: self.shared.rejected.load(Ordering::Relaxed),
         }
     }
 
     #[inline]
     fn count_admitted(&self) {
-        // Relaxed: a lone counter; it shares the TAT's cache line, which the CAS owns.
-        self.shared.admitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.admitted.add(1);
     }
 
     #[cold]

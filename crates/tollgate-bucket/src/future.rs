@@ -26,6 +26,9 @@ pin_project! {
 }
 
 pin_project! {
+    // Every variant but the inner call is one pointer, so the future a request
+    // carries stays the size of the inner future: moving a large future costs more
+    // than the whole rate-limit decision.
     #[project = StateProj]
     enum State<F, S, Req, C> {
         Called {
@@ -33,16 +36,22 @@ pin_project! {
             future: F,
         },
         Rejected {
-            rejection: Option<Rejection>,
+            // Boxed already: it leaves as a `BoxError` without another allocation.
+            rejection: Option<Box<Rejection>>,
         },
         Waiting {
-            // Boxed so the common (admitted, rejected) futures stay small; only a
-            // request that really waits pays for the allocation.
-            sleep: Pin<Box<Sleep>>,
-            reservation: Option<Reservation<C>>,
-            call: Option<(S, Req)>,
+            // Only a request that really waits pays for this allocation.
+            waiting: Option<Box<Waiting<S, Req, C>>>,
         },
     }
+}
+
+/// A request waiting for its reserved slot.
+struct Waiting<S, Req, C> {
+    sleep: Pin<Box<Sleep>>,
+    reservation: Reservation<C>,
+    service: S,
+    req: Req,
 }
 
 impl<F, S, Req, C> ResponseFuture<F, S, Req, C> {
@@ -56,7 +65,7 @@ impl<F, S, Req, C> ResponseFuture<F, S, Req, C> {
     pub(crate) fn rejected(rejection: Rejection) -> Self {
         Self {
             state: State::Rejected {
-                rejection: Some(rejection),
+                rejection: Some(Box::new(rejection)),
             },
         }
     }
@@ -65,9 +74,12 @@ impl<F, S, Req, C> ResponseFuture<F, S, Req, C> {
         let sleep = Box::pin(tokio::time::sleep(reservation.wait()));
         Self {
             state: State::Waiting {
-                sleep,
-                reservation: Some(reservation),
-                call: Some((service, req)),
+                waiting: Some(Box::new(Waiting {
+                    sleep,
+                    reservation,
+                    service,
+                    req,
+                })),
             },
         }
     }
@@ -81,24 +93,25 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let next = match self.as_mut().project().state.project() {
                 StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
                 StateProj::Rejected { rejection } => {
                     let rejection = rejection.take().expect("polled after completion");
-                    return Poll::Ready(Err(Box::new(rejection)));
+                    return Poll::Ready(Err(rejection));
                 }
-                StateProj::Waiting {
-                    sleep,
-                    reservation,
-                    call,
-                } => {
-                    ready!(sleep.as_mut().poll(cx));
-                    if let Some(reservation) = reservation.take() {
-                        reservation.commit();
-                    }
-                    let (mut service, req) = call.take().expect("polled after completion");
+                StateProj::Waiting { waiting } => {
+                    let state = waiting.as_mut().expect("polled after completion");
+                    ready!(state.sleep.as_mut().poll(cx));
+                    let Waiting {
+                        reservation,
+                        mut service,
+                        req,
+                        ..
+                    } = *waiting.take().expect("polled after completion");
+                    reservation.commit();
                     service.call(req)
                 }
             };

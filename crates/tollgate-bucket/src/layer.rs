@@ -17,7 +17,9 @@ use crate::service::RateLimit;
 /// [`BoxError`](crate::BoxError) (reject mode, the default), or, after
 /// [`max_wait`](RateLimitLayer::max_wait), waits for its slot inside the response future
 /// when that wait is at most the maximum, and fails at once otherwise (wait mode).
-/// Clones share the limiter, so it is `Clone` and needs no `Buffer`.
+/// Clones share the limiter, so it is `Clone` and needs no `Buffer`. The inner
+/// service must be `Clone` too: a waiting request takes the inner service that
+/// `poll_ready` readied, and leaves a fresh clone in its place.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -9,6 +9,7 @@ use tollgate_core::{Clock, ConfigError, Rejection, SystemClock};
 
 use super::shard::Shard;
 use super::{KeyedRateLimiter, Overflow, QuotaFor, Shared, TraceKey};
+use crate::counter::StripedCounter;
 use crate::quota::Quota;
 
 /// What a keyed limiter does with a new key when its shard of the table is full and
@@ -117,7 +118,9 @@ impl<K, C> KeyedBuilder<K, C> {
     }
 
     /// Picks a key's quota when the key is first seen: `Some(quota)` overrides the
-    /// default, `None` keeps it. Called once per new key, outside every lock.
+    /// default, `None` keeps it. Called once per new key, outside every lock. Each shard
+    /// keeps up to 65,536 distinct quotas (tiers, not one per key); past that, new keys
+    /// get the default quota.
     pub fn quota_for(mut self, f: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static) -> Self {
         self.quota_for = Some(Box::new(f));
         self
@@ -177,7 +180,7 @@ impl<K, C> KeyedBuilder<K, C> {
         let base = self.max_keys / count;
         let extra = self.max_keys % count;
         let shards = (0..count)
-            .map(|i| Shard::new(base + usize::from(i < extra)))
+            .map(|i| Shard::new(base + usize::from(i < extra), self.quota))
             .collect();
         let overflow =
             (self.when_full == WhenFull::SharedOverflowBucket).then(|| Arc::new(Overflow::new()));
@@ -192,6 +195,7 @@ impl<K, C> KeyedBuilder<K, C> {
                 quota_for: self.quota_for,
                 overflow,
                 trace_key: self.trace_key,
+                admitted: StripedCounter::default(),
                 _key: PhantomData,
             }),
         })

@@ -14,6 +14,7 @@ use tollgate_core::{Clock, Reason, Rejection, SystemClock, Timestamp};
 
 pub use builder::{KeyedBuilder, WhenFull};
 
+use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, KeyedSnapshot, Reservation};
 use crate::quota::Quota;
@@ -75,6 +76,7 @@ struct Shared<K> {
     quota_for: Option<QuotaFor<K>>,
     overflow: Option<Arc<Overflow>>,
     trace_key: Option<TraceKey<K>>,
+    admitted: StripedCounter,
     _key: PhantomData<fn(K)>,
 }
 
@@ -119,7 +121,7 @@ impl<K: Eq + Send + Sync> GiveBack for KeySlot<K> {
         let table = self.shared.shard(self.hash).read();
         let Some(entry) = table
             .entries
-            .find(self.hash, |e| e.key == self.key && e.epoch == self.epoch)
+            .find(self.hash, |e| e.key == self.key && e.epoch() == self.epoch)
         else {
             return false; // evicted since: its cells are gone with it
         };
@@ -244,11 +246,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
 
     /// The counters so far, and the keys tracked now.
     pub fn snapshot(&self) -> KeyedSnapshot {
-        let mut snapshot = KeyedSnapshot::default();
+        let mut snapshot = KeyedSnapshot {
+            admitted: self.shared.admitted.sum(),
+            ..KeyedSnapshot::default()
+        };
         for shard in self.shared.shards.iter() {
             // Relaxed: a metrics read needs no ordering with the buckets.
-            snapshot.admitted += shard.admitted.load(Ordering::Relaxed);
-            // Relaxed: as above.
             snapshot.rejected += shard.rejected.load(Ordering::Relaxed);
             snapshot.tracked_keys += shard.read().entries.len();
         }
@@ -269,7 +272,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         {
             let table = shard.read();
             if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
-                return self.charge(shard, entry, hash, key, n, now, slack, reserve);
+                let quota = table.quota(entry);
+                return self.charge(shard, entry, quota, hash, key, n, now, slack, reserve);
             }
         }
         self.insert(shard, hash, key, n, now, slack, reserve)
@@ -282,6 +286,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         &self,
         shard: &Shard<K>,
         entry: &Entry<K>,
+        quota: Quota,
         hash: u64,
         key: &K,
         n: u32,
@@ -289,18 +294,17 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         slack: u64,
         reserve: bool,
     ) -> Result<Grant, Rejection> {
-        let quota = entry.quota;
         if n > quota.burst() {
             return Err(self.reject(shard, key, &quota, gcra::over_capacity(quota.policy())));
         }
         match gcra::acquire(&entry.tat, &quota, n, now, slack) {
             Ok((previous, next)) => {
-                shard.count_admitted();
+                self.shared.admitted.add(1);
                 Ok(Grant {
                     previous,
                     next,
                     quota,
-                    at: Slot::Key(hash, entry.epoch),
+                    at: Slot::Key(hash, entry.epoch()),
                 })
             }
             Err(wait) => Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota))),
@@ -340,7 +344,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         let mut table = shard.write();
         // Another caller may have inserted it while we waited for the write lock.
         if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
-            return self.charge(shard, entry, hash, key, n, now, slack, reserve);
+            let quota = table.quota(entry);
+            return self.charge(shard, entry, quota, hash, key, n, now, slack, reserve);
         }
         if table.entries.len() >= shard.cap {
             table.evict(now);
@@ -358,7 +363,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             let quota = self.quota;
             return match gcra::acquire(&overflow.tat, &quota, n, now, slack) {
                 Ok((previous, next)) => {
-                    shard.count_admitted();
+                    shared.admitted.add(1);
                     Ok(Grant {
                         previous,
                         next,
@@ -376,13 +381,14 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             .overflow
             .as_ref()
             .map_or(0, |o| o.tat.load(Ordering::Relaxed));
+        let (index, quota) = table.intern(quota);
         match gcra::decide(previous, &quota, n, now, slack) {
             Ok(next) => {
-                let epoch = table.insert(hash, key.clone(), next, quota, |k| {
+                let epoch = table.insert(hash, key.clone(), next, index, |k| {
                     shared.hasher.hash_one(k)
                 });
                 drop(table);
-                shard.count_admitted();
+                shared.admitted.add(1);
                 Ok(Grant {
                     previous,
                     next,

@@ -20,18 +20,36 @@ use tollgate_core::sync::{AtomicU64, Ordering, RwLock, RwLockReadGuard, RwLockWr
 
 use crate::quota::Quota;
 
-/// A tracked key and its bucket.
+/// A tracked key and its bucket: small, so that a million of them stay cache friendly.
 pub(crate) struct Entry<K> {
     pub(crate) key: K,
     pub(crate) tat: AtomicU64,
-    /// Which insertion this is, so a reservation never gives cells back to a newer
-    /// bucket of the same key.
-    pub(crate) epoch: u64,
-    pub(crate) quota: Quota,
+    /// The insertion epoch (high 48 bits), so that a reservation never gives cells back
+    /// to a newer bucket of the same key; and the index of the key's quota in
+    /// [`Table::quotas`] (low 16 bits).
+    meta: u64,
 }
+
+impl<K> Entry<K> {
+    /// Which insertion made this entry.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.meta >> 16
+    }
+
+    #[inline]
+    fn quota_index(&self) -> usize {
+        (self.meta & 0xffff) as usize
+    }
+}
+
+/// The most distinct quotas one shard keeps; past it, new keys get the default quota.
+pub(crate) const MAX_QUOTAS: usize = 1 << 16;
 
 pub(crate) struct Table<K> {
     pub(crate) entries: HashTable<Entry<K>>,
+    /// The distinct quotas of this shard's keys, the default first; entries index it.
+    quotas: Vec<Quota>,
     /// Incremented on every insertion.
     epoch: u64,
     /// No entry's TAT is below this (see the module docs).
@@ -45,20 +63,19 @@ pub(crate) struct Shard<K> {
     table: RwLock<Table<K>>,
     /// The most keys this shard may hold.
     pub(crate) cap: usize,
-    pub(crate) admitted: AtomicU64,
     pub(crate) rejected: AtomicU64,
 }
 
 impl<K> Shard<K> {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize, default: Quota) -> Self {
         Self {
             table: RwLock::new(Table {
                 entries: HashTable::new(),
+                quotas: vec![default],
                 epoch: 0,
                 next_evictable: AtomicU64::new(0),
             }),
             cap,
-            admitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
         }
     }
@@ -81,12 +98,6 @@ impl<K> Shard<K> {
     }
 
     #[inline]
-    pub(crate) fn count_admitted(&self) {
-        // Relaxed: a lone counter, on the line the read lock already owns.
-        self.admitted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    #[inline]
     pub(crate) fn count_rejected(&self) {
         // Relaxed: a lone counter.
         self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -94,13 +105,33 @@ impl<K> Shard<K> {
 }
 
 impl<K> Table<K> {
-    /// Inserts a new entry (the caller checked the key is absent and there is room).
+    /// The quota of `entry`.
+    #[inline]
+    pub(crate) fn quota(&self, entry: &Entry<K>) -> Quota {
+        self.quotas[entry.quota_index()]
+    }
+
+    /// The quota a new key will get: `wanted`, unless this shard already keeps
+    /// [`MAX_QUOTAS`] others (then the default).
+    pub(crate) fn intern(&mut self, wanted: Quota) -> (usize, Quota) {
+        if let Some(i) = self.quotas.iter().position(|q| *q == wanted) {
+            return (i, wanted);
+        }
+        if self.quotas.len() < MAX_QUOTAS {
+            self.quotas.push(wanted);
+            return (self.quotas.len() - 1, wanted);
+        }
+        (0, self.quotas[0])
+    }
+
+    /// Inserts a new entry (the caller checked the key is absent and there is room);
+    /// returns its epoch.
     pub(crate) fn insert(
         &mut self,
         hash: u64,
         key: K,
         tat: u64,
-        quota: Quota,
+        quota_index: usize,
         rehash: impl Fn(&K) -> u64,
     ) -> u64 {
         self.epoch += 1;
@@ -111,8 +142,7 @@ impl<K> Table<K> {
             Entry {
                 key,
                 tat: AtomicU64::new(tat),
-                epoch,
-                quota,
+                meta: (epoch << 16) | quota_index as u64,
             },
             |entry| rehash(&entry.key),
         );

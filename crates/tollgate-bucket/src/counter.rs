@@ -1,0 +1,137 @@
+//! Counters for snapshots, kept off the hot path's contended cache lines and free of
+//! locked instructions for the threads that count most.
+//!
+//! A counter has [`OWNED`] stripes, each owned by at most one thread at a time, plus
+//! one shared stripe. A thread takes a free stripe index the first time it counts and
+//! gives it back when it exits; while it owns index `i`, it is the only writer of
+//! stripe `i` of every counter, so it adds with a plain load and store (no `lock`
+//! prefix, no lost update). Threads beyond the first [`OWNED`] live ones use the shared
+//! stripe with an atomic add. Counters are not part of any decision, so they use std
+//! atomics even under loom.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Stripes owned by one thread each.
+const OWNED: usize = 16;
+
+#[derive(Default)]
+pub(crate) struct StripedCounter {
+    /// `OWNED` owned stripes, then the shared one.
+    stripes: [Padded; OWNED + 1],
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// Stripe indexes no live thread owns.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Whether `FREE` was filled yet.
+static FILLED: std::sync::Once = std::sync::Once::new();
+
+/// Not yet assigned.
+const UNSET: usize = usize::MAX;
+
+thread_local! {
+    /// This thread's stripe: constant-initialised and without a destructor, so that
+    /// reading it is one thread-local load on the hot path.
+    static STRIPE: Cell<usize> = const { Cell::new(UNSET) };
+    /// Gives the stripe back when the thread exits.
+    static OWNER: Owner = const { Owner };
+}
+
+/// Returns the thread's stripe to `FREE` when the thread exits.
+struct Owner;
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // From now on this thread counts on the shared stripe: a later thread-local
+        // destructor may still count, and the index is about to belong to another
+        // thread.
+        let i = STRIPE.with(|s| s.replace(OWNED));
+        if i < OWNED {
+            FREE.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(i);
+        }
+    }
+}
+
+/// Takes a free stripe (or the shared one) for this thread.
+#[cold]
+fn assign() -> usize {
+    FILLED.call_once(|| {
+        let mut free = FREE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        free.extend((0..OWNED).rev());
+    });
+    // Registers `Owner`'s destructor; if the thread is already being torn down, it
+    // counts on the shared stripe and takes nothing.
+    if OWNER.try_with(|_| ()).is_err() {
+        return OWNED;
+    }
+    let i = FREE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop()
+        .unwrap_or(OWNED);
+    STRIPE.with(|s| s.set(i));
+    i
+}
+
+impl StripedCounter {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        let mut i = STRIPE.with(Cell::get);
+        if i == UNSET {
+            i = assign();
+        }
+        let stripe = &self.stripes[i].0;
+        if i < OWNED {
+            // Relaxed load and store: this thread is the stripe's only writer, so
+            // nothing can come between them; readers only need a recent value, and
+            // the next owner sees it through `FREE`'s lock.
+            stripe.store(stripe.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        } else {
+            // Relaxed: a shared counter orders nothing else.
+            stripe.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.stripes
+            .iter()
+            // Relaxed: a metrics read.
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn counts_exactly_across_many_threads() {
+        let counter = Arc::new(StripedCounter::default());
+        // More threads than owned stripes, twice over: some share, stripes are reused.
+        let threads: Vec<_> = (0..2 * OWNED + 3)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        counter.add(1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.sum(), (2 * OWNED as u64 + 3) * 1_000);
+    }
+}
