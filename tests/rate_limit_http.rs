@@ -167,6 +167,7 @@ async fn spoofed_x_forwarded_for_neither_picks_a_bucket_nor_grows_the_table() {
         let clock = ManualClock::new();
         let limiter = KeyedRateLimiter::builder(Quota::per_minute(3).build().unwrap())
             .max_keys(64)
+            .shards(1) // the bound holds per shard: one shard makes it exact
             .clock(clock.clone())
             .build()
             .unwrap();
@@ -207,6 +208,7 @@ async fn behind_a_trusted_proxy_the_reported_client_is_the_key() {
         let clock = ManualClock::new();
         let limiter = KeyedRateLimiter::builder(Quota::per_minute(2).build().unwrap())
             .max_keys(64)
+            .shards(1) // the bound holds per shard: one shard makes it exact
             .clock(clock.clone())
             .build()
             .unwrap();

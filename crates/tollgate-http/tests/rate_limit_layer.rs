@@ -283,6 +283,7 @@ async fn a_custom_responder_builds_the_refusal_and_headers_are_added() {
 fn keyed(clock: ManualClock) -> KeyedRateLimiter<http::HeaderValue, ManualClock> {
     KeyedRateLimiter::builder(Quota::per_minute(1).build().unwrap())
         .max_keys(16)
+        .shards(1) // the bound holds per shard: one shard makes it exact
         .clock(clock)
         .build()
         .unwrap()
@@ -360,6 +361,7 @@ async fn missing_keys_are_refused_or_share_the_default_bucket() {
 async fn on_an_axum_router_matched_routes_share_a_bucket_and_errors_are_infallible() {
     let limiter = KeyedRateLimiter::builder(Quota::per_minute(2).build().unwrap())
         .max_keys(16)
+        .shards(1) // the bound holds per shard: one shard makes it exact
         .clock(ManualClock::new())
         .build()
         .unwrap();
@@ -394,6 +396,7 @@ async fn a_closure_picks_the_bucket() {
     use axum::body::Body;
     let limiter = KeyedRateLimiter::builder(Quota::per_minute(1).build().unwrap())
         .max_keys(16)
+        .shards(1) // the bound holds per shard: one shard makes it exact
         .clock(ManualClock::new())
         .build()
         .unwrap();
