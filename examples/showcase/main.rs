@@ -8,6 +8,7 @@
 // One module per capability; each exposes `pub(crate) async fn run()`.
 mod breaker;
 mod deadline;
+mod rate_limit;
 mod shape;
 
 #[tokio::main]
@@ -17,4 +18,5 @@ async fn main() {
     shape::run().await;
     breaker::run().await;
     deadline::run().await;
+    rate_limit::run().await;
 }

@@ -1,0 +1,107 @@
+//! What the axum-facing rate limit costs per request: tollgate's `RateLimitLayer`
+//! (direct, keyed by peer IP, keyed with the RateLimit headers on admitted responses)
+//! against tower_governor's `GovernorLayer` (keyed by peer IP) and the bare service.
+//! Every quota is far above the request rate, so every request is admitted and only the
+//! overhead is measured.
+//!
+//! `cargo bench --bench rate_limit_http`
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures::FutureExt;
+use http::{Request, Response};
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
+use tollgate_http::rate_limit::{PeerIp, RateLimitHeaders, RateLimitLayer};
+use tower::{Layer, Service, ServiceExt};
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::GovernorLayer;
+
+/// Admits about one request per nanosecond with a one-second burst: never binding here.
+const CELLS: u32 = 1_000_000_000;
+
+fn request(peer: SocketAddr) -> Request<Body> {
+    let mut req = Request::new(Body::empty());
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req
+}
+
+/// Drives one request through `svc`; every service here is ready and answers at once.
+fn call<S>(svc: &mut S, req: Request<Body>) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    svc.ready()
+        .now_or_never()
+        .expect("always ready")
+        .expect("infallible")
+        .call(req)
+        .now_or_never()
+        .expect("answers at once")
+        .expect("infallible")
+}
+
+fn layer_overhead(c: &mut Criterion) {
+    let peer: SocketAddr = "192.0.2.1:50000".parse().expect("an address");
+    let handler = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let quota = Quota::per_second(CELLS)
+        .burst(CELLS)
+        .expect("a valid quota");
+    let mut group = c.benchmark_group("rate_limit_http");
+
+    let mut bare = handler;
+    group.bench_function("bare_service", |b| {
+        b.iter(|| black_box(call(&mut bare, request(peer))))
+    });
+
+    // The limiter's own share of the direct layer's cost: one clock read and one check.
+    let alone = RateLimiter::new(quota);
+    group.bench_function("tollgate_direct_check_only", |b| {
+        b.iter(|| black_box(alone.check()))
+    });
+
+    let mut direct = RateLimitLayer::direct(RateLimiter::new(quota)).layer(handler);
+    group.bench_function("tollgate_direct", |b| {
+        b.iter(|| black_box(call(&mut direct, request(peer))))
+    });
+
+    let keyed_limiter = || {
+        KeyedRateLimiter::builder(quota)
+            .max_keys(1_024)
+            .build()
+            .expect("a valid limiter")
+    };
+    let mut keyed = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new()).layer(handler);
+    group.bench_function("tollgate_keyed_peer_ip", |b| {
+        b.iter(|| black_box(call(&mut keyed, request(peer))))
+    });
+
+    let mut with_headers = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new())
+        .headers(RateLimitHeaders::new().on_admitted(true))
+        .layer(handler);
+    group.bench_function("tollgate_keyed_peer_ip_with_headers", |b| {
+        b.iter(|| black_box(call(&mut with_headers, request(peer))))
+    });
+
+    let config = GovernorConfigBuilder::default()
+        .per_nanosecond(1)
+        .burst_size(CELLS)
+        .finish()
+        .expect("a valid governor config");
+    let mut governor = GovernorLayer::new(Arc::new(config)).layer(handler);
+    group.bench_function("tower_governor_peer_ip", |b| {
+        b.iter(|| black_box(call(&mut governor, request(peer))))
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, layer_overhead);
+criterion_main!(benches);

@@ -1,0 +1,112 @@
+use http::header::{HeaderName, HeaderValue};
+use http::Request;
+use tollgate_core::ConfigError;
+
+use super::KeyExtractor;
+
+/// Keys requests by the value of a named header, such as an API key.
+///
+/// A request has no key when the header is absent, empty, longer than
+/// [`max_len`](HeaderKey::max_len) bytes (256 by default), or sent more than once (which
+/// of two keys to charge would be the client's choice). The value is compared byte for
+/// byte.
+///
+/// ```
+/// use tollgate_http::rate_limit::{HeaderKey, KeyExtractor};
+///
+/// let api_key = HeaderKey::new("x-api-key")?;
+/// let req = http::Request::get("/").header("x-api-key", "k-123").body(()).unwrap();
+/// assert_eq!(api_key.extract(&req).unwrap(), "k-123");
+/// assert_eq!(api_key.extract(&http::Request::new(())), None);
+/// assert!(HeaderKey::new("not a header name").is_err());
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+///
+/// The header is a client's claim: a client that may invent keys can take a fresh
+/// bucket per request. Put authentication in front of the limiter, or bound the key
+/// table (`max_keys`) and key by something the client cannot forge.
+#[derive(Debug, Clone)]
+pub struct HeaderKey {
+    name: HeaderName,
+    max_len: usize,
+}
+
+impl HeaderKey {
+    /// Keys by the header `name` (case-insensitive).
+    pub fn new(name: &str) -> Result<Self, ConfigError> {
+        HeaderName::from_bytes(name.as_bytes())
+            .map(Self::from_name)
+            .map_err(|_| ConfigError::new("header", format!("`{name}` is not a valid header name")))
+    }
+
+    /// Keys by the header `name`.
+    pub fn from_name(name: HeaderName) -> Self {
+        Self { name, max_len: 256 }
+    }
+
+    /// Values longer than `max_len` bytes are no key, so that a client cannot store
+    /// large values in the key table. The default is 256.
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The header read.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+}
+
+impl<B> KeyExtractor<B> for HeaderKey {
+    type Key = HeaderValue;
+
+    fn extract(&self, request: &Request<B>) -> Option<HeaderValue> {
+        let mut values = request.headers().get_all(&self.name).iter();
+        let value = values.next()?;
+        let usable = values.next().is_none() && !value.is_empty() && value.len() <= self.max_len;
+        usable.then(|| value.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(values: &[&[u8]]) -> Request<()> {
+        let mut req = Request::new(());
+        for v in values {
+            req.headers_mut()
+                .append("x-api-key", HeaderValue::from_bytes(v).unwrap());
+        }
+        req
+    }
+
+    #[test]
+    fn one_short_value_is_the_key() {
+        let k = HeaderKey::new("X-Api-Key").unwrap();
+        assert_eq!(k.extract(&req(&[b"abc"])).unwrap(), "abc");
+        // Opaque bytes are fine: the key is never decoded.
+        assert_eq!(
+            k.extract(&req(&[b"\xff\xfe"])).unwrap().as_bytes(),
+            b"\xff\xfe"
+        );
+    }
+
+    #[test]
+    fn absent_empty_long_or_repeated_values_are_no_key() {
+        let k = HeaderKey::new("x-api-key").unwrap().max_len(4);
+        assert_eq!(k.extract(&req(&[])), None);
+        assert_eq!(k.extract(&req(&[b""])), None);
+        assert_eq!(k.extract(&req(&[b"12345"])), None);
+        assert_eq!(k.extract(&req(&[b"1234"])).unwrap(), "1234");
+        assert_eq!(k.extract(&req(&[b"a", b"b"])), None);
+    }
+
+    #[test]
+    fn bad_names_are_config_errors() {
+        let err = HeaderKey::new("x api key").unwrap_err();
+        assert_eq!(err.field(), "header");
+        assert_eq!(err.rule(), "`x api key` is not a valid header name");
+        assert!(HeaderKey::new("").is_err());
+    }
+}

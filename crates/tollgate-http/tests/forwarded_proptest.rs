@@ -1,0 +1,64 @@
+//! The trusted-proxy promise of `ForwardedIp`, for any bytes a client can send.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::{HeaderValue, Request};
+use proptest::prelude::*;
+use tollgate_http::rate_limit::{ClientAddr, ForwardedHeader, ForwardedIp, KeyExtractor};
+
+/// Bytes a header value may hold: visible ASCII, space, tab and obs-text.
+fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            8 => 0x20u8..0x7f,
+            1 => 0x80u8..=0xff,
+            1 => Just(b'\t'),
+            // The separators that matter, more often.
+            2 => prop::sample::select(vec![b',', b'"', b';', b'=', b'\\', b'[', b']']),
+        ],
+        0..48,
+    )
+}
+
+fn request(peer: &str, name: &str, value: &[u8]) -> Request<()> {
+    let value = HeaderValue::from_bytes(value).expect("the strategy makes valid values");
+    let mut req = Request::get("/").header(name, value).body(()).unwrap();
+    req.extensions_mut()
+        .insert(ClientAddr(peer.parse::<SocketAddr>().unwrap()));
+    req
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+proptest! {
+    #[test]
+    fn what_a_client_writes_left_of_its_address_never_changes_its_key(prefix in header_bytes()) {
+        let xff = ForwardedIp::trusting(["10.0.0.0/8"]).unwrap();
+        let mut value = prefix.clone();
+        value.extend_from_slice(b", 198.51.100.7");
+        let req = request("10.0.0.1:1", "x-forwarded-for", &value);
+        prop_assert_eq!(xff.extract(&req), Some(ip("198.51.100.7")));
+
+        let fwd = xff.clone().header(ForwardedHeader::Forwarded);
+        let mut value = prefix;
+        value.extend_from_slice(b", for=\"[2001:db8::7]:443\";proto=https");
+        let req = request("10.0.0.1:1", "forwarded", &value);
+        prop_assert_eq!(fwd.extract(&req), Some(ip("2001:db8::7")));
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_keyed_by_its_own_address_whatever_it_sends(
+        value in header_bytes(),
+        forwarded in any::<bool>(),
+    ) {
+        let (extractor, name) = if forwarded {
+            (ForwardedIp::trusting(["10.0.0.0/8"]).unwrap().header(ForwardedHeader::Forwarded), "forwarded")
+        } else {
+            (ForwardedIp::trusting(["10.0.0.0/8"]).unwrap(), "x-forwarded-for")
+        };
+        let req = request("203.0.113.9:1", name, &value);
+        prop_assert_eq!(extractor.extract(&req), Some(ip("203.0.113.9")));
+    }
+}
