@@ -15,8 +15,8 @@ mod shape;
 async fn main() {
     println!("tollgate showcase");
     println!("=================");
+    rate_limit::run().await;
     shape::run().await;
     breaker::run().await;
     deadline::run().await;
-    rate_limit::run().await;
 }
