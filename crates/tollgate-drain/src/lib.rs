@@ -66,6 +66,8 @@ mod guard;
 mod layer;
 mod report;
 mod service;
+// tokio has no signals under loom; the models do not need them.
+#[cfg(not(loom))]
 mod signal;
 mod tracker;
 
@@ -77,6 +79,7 @@ pub use guard::RequestGuard;
 pub use layer::InFlightLayer;
 pub use report::{Phase, Report, Snapshot};
 pub use service::InFlight;
+#[cfg(not(loom))]
 pub use signal::terminate;
 pub use tracker::{Tracker, Word};
 
