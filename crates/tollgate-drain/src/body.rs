@@ -37,7 +37,6 @@ pin_project! {
         #[pin]
         inner: B,
         guard: Option<RequestGuard>,
-        #[pin]
         cut: Cut,
         was_cut: bool,
         cut_trailers: Option<HeaderMap>,
@@ -50,7 +49,7 @@ impl<B> DrainBody<B> {
         Self {
             inner,
             guard: Some(guard),
-            cut: Cut::Idle,
+            cut: Cut::default(),
             was_cut: false,
             cut_trailers: None,
         }
@@ -61,7 +60,7 @@ impl<B> DrainBody<B> {
         Self {
             inner,
             guard: None,
-            cut: Cut::Idle,
+            cut: Cut::default(),
             was_cut: false,
             cut_trailers: None,
         }

@@ -25,7 +25,6 @@ pin_project! {
             #[pin]
             inner: F,
             guard: Option<RequestGuard>,
-            #[pin]
             cut: Cut,
         },
         Refused {
@@ -40,7 +39,7 @@ impl<F> ResponseFuture<F> {
             state: State::Running {
                 inner,
                 guard: Some(guard),
-                cut: Cut::Idle,
+                cut: Cut::default(),
             },
         }
     }

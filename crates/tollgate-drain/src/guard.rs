@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tokio::sync::futures::OwnedNotified;
 
 use crate::Drain;
@@ -63,38 +62,25 @@ impl fmt::Debug for RequestGuard {
     }
 }
 
-pin_project! {
-    /// Waits for the request holding a [`RequestGuard`] to be cut. Costs nothing until
-    /// first polled.
-    #[project = CutProj]
-    #[derive(Debug)]
-    pub(crate) enum Cut {
-        Idle,
-        Armed { #[pin] notified: OwnedNotified },
-    }
+/// Waits for the request holding a [`RequestGuard`] to be cut. Allocates its
+/// notification only when first polled, so requests that never wait pay nothing, and
+/// stays `Unpin` so that the bodies holding it are.
+#[derive(Debug, Default)]
+pub(crate) struct Cut {
+    notified: Option<Pin<Box<OwnedNotified>>>,
 }
 
 impl Cut {
     /// Ready once the request of `guard` is cut.
-    pub(crate) fn poll_cut(
-        mut self: Pin<&mut Self>,
-        guard: &RequestGuard,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
-        match self.as_mut().project() {
-            CutProj::Armed { notified } => {
-                // The notification was created before this check, so it also catches
-                // a move to done that happens after the check.
-                if guard.is_cut() {
-                    return Poll::Ready(());
-                }
-                notified.poll(cx)
-            }
-            CutProj::Idle => {
-                let notified = guard.drain.shared.cut.clone().notified_owned();
-                self.set(Cut::Armed { notified });
-                self.poll_cut(guard, cx)
-            }
+    pub(crate) fn poll_cut(&mut self, guard: &RequestGuard, cx: &mut Context<'_>) -> Poll<()> {
+        let notified = self
+            .notified
+            .get_or_insert_with(|| Box::pin(guard.drain.shared.cut.clone().notified_owned()));
+        // The notification was created before this check, so it also catches a move to
+        // done that happens after the check.
+        if guard.is_cut() {
+            return Poll::Ready(());
         }
+        notified.as_mut().poll(cx)
     }
 }
