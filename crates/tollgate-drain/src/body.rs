@@ -39,7 +39,7 @@ pin_project! {
         guard: Option<RequestGuard>,
         cut: Cut,
         was_cut: bool,
-        cut_trailers: Option<HeaderMap>,
+        cut_trailers: Option<fn() -> HeaderMap>,
     }
 }
 
@@ -66,8 +66,9 @@ impl<B> DrainBody<B> {
         }
     }
 
-    /// Trailers to send if the body is cut (for gRPC: the status that says why).
-    pub fn with_cut_trailers(mut self, trailers: HeaderMap) -> Self {
+    /// Trailers to send if the body is cut (for gRPC: the status that says why),
+    /// made only if it is.
+    pub fn with_cut_trailers(mut self, trailers: fn() -> HeaderMap) -> Self {
         self.cut_trailers = Some(trailers);
         self
     }
@@ -93,7 +94,11 @@ impl<B: Body> Body for DrainBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         if *this.was_cut {
-            return Poll::Ready(this.cut_trailers.take().map(|t| Ok(Frame::trailers(t))));
+            return Poll::Ready(
+                this.cut_trailers
+                    .take()
+                    .map(|make| Ok(Frame::trailers(make()))),
+            );
         }
         let frame = this.inner.poll_frame(cx);
         let Some(guard) = this.guard.as_ref() else {
@@ -113,7 +118,11 @@ impl<B: Body> Body for DrainBody<B> {
                 // Cut at the deadline: stop at this frame boundary.
                 this.guard.take();
                 *this.was_cut = true;
-                Poll::Ready(this.cut_trailers.take().map(|t| Ok(Frame::trailers(t))))
+                Poll::Ready(
+                    this.cut_trailers
+                        .take()
+                        .map(|make| Ok(Frame::trailers(make()))),
+                )
             }
         }
     }

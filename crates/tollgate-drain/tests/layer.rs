@@ -147,14 +147,17 @@ async fn an_endless_stream_is_cut_cleanly_at_the_deadline() {
     let svc = InFlightLayer::new(drain.clone()).layer(service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(ticks(300, None)))
     }));
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", "14".parse().unwrap());
+    fn trailers() -> HeaderMap {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "14".parse().unwrap());
+        trailers
+    }
     let body = svc
         .oneshot(Request::new(()))
         .await
         .unwrap()
         .into_body()
-        .with_cut_trailers(trailers.clone());
+        .with_cut_trailers(trailers);
     let reader = tokio::spawn(async move {
         let mut body = body;
         let (mut events, mut got_trailers) = (0, None);
@@ -173,7 +176,7 @@ async fn an_endless_stream_is_cut_cleanly_at_the_deadline() {
     let (events, got_trailers) = reader.await.unwrap();
     // Ticks at 0, 300, 600 and 900 ms; cut at 1 000 ms, between two events.
     assert_eq!(events, 4);
-    assert_eq!(got_trailers, Some(trailers));
+    assert_eq!(got_trailers, Some(trailers()));
     assert_eq!(drain.snapshot().in_flight, 0);
 }
 

@@ -31,6 +31,7 @@
 //! assert_eq!(grpc.headers()["grpc-retry-pushback-ms"], "1200");
 //! ```
 
+pub mod drain;
 mod rejection;
 
 #[cfg(feature = "tonic")]
