@@ -68,9 +68,10 @@ where
                     .map(DrainBody::unguarded)
             }
         };
-        if *this.http1 && this.drain.phase().refuses_new_requests() {
-            // Once closing, no HTTP/1 connection is kept alive: the client reconnects
-            // (elsewhere) instead of racing the close of an idle connection.
+        if *this.http1 && !this.drain.phase().is_ready() {
+            // Once the drain is announced, no HTTP/1 connection is kept alive: the
+            // client reconnects through the load balancer (elsewhere) instead of
+            // racing the close of an idle keep-alive connection at the end.
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -5,9 +5,10 @@
 //!   sent, and never fails (`Infallible`), so it goes straight onto an axum router or a
 //!   tonic server. Once the drain is closing, a new request gets `503 Service
 //!   Unavailable` (gRPC: `UNAVAILABLE`) from a
-//!   [`RejectionResponder`](crate::RejectionResponder), and every HTTP/1 response
-//!   carries `Connection: close`, so the connection is closed after it and the client
-//!   reconnects elsewhere. HTTP/2 connections get a GOAWAY from hyper's graceful
+//!   [`RejectionResponder`](crate::RejectionResponder). From the moment the drain is
+//!   announced, every HTTP/1 response carries `Connection: close`, so the connection
+//!   is closed after it and the client reconnects through the load balancer, instead
+//!   of racing the close of an idle keep-alive connection at the end. HTTP/2 connections get a GOAWAY from hyper's graceful
 //!   shutdown when [`Drain::done`](tollgate_drain::Drain::done) is passed to the
 //!   server. At the deadline, bodies still streaming end cleanly (gRPC streams with
 //!   `grpc-status: 14`).

@@ -10,7 +10,7 @@ use crate::{Protocol, RejectionResponder};
 
 /// The service of [`DrainLayer`](super::DrainLayer): `tollgate_drain::InFlight`
 /// accounting, with refusals answered by the responder and `Connection: close` on
-/// HTTP/1 responses once the drain is closing. Never fails.
+/// HTTP/1 responses once the drain is announced. Never fails.
 ///
 /// `poll_ready` passes through to the inner service.
 ///
