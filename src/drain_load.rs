@@ -50,6 +50,9 @@ pub struct LoadPlan {
     pub chunks: u64,
     /// Time between two chunks of a long body.
     pub chunk_delay: Duration,
+    /// Extra clients that each hold one server-sent-events stream open: it never ends
+    /// by itself; with the drain, the handler ends it when told to (at closing).
+    pub streams: u64,
     /// When the deploy starts (SIGTERM), after the load started.
     pub deploy_at: Duration,
     /// The drain's propagation delay (used by [`Shutdown::Drained`]).
@@ -68,6 +71,7 @@ impl Default for LoadPlan {
             long_every: 4,
             chunks: 6,
             chunk_delay: Duration::from_millis(50),
+            streams: 2,
             deploy_at: Duration::from_millis(400),
             propagation_delay: Duration::from_millis(150),
             grace: Duration::from_millis(900),
@@ -85,6 +89,8 @@ pub struct LoadOutcome {
     pub ok: u64,
     /// Long streamed bodies among `ok`.
     pub ok_long: u64,
+    /// Server-sent-events streams ended cleanly by the server, among `ok`.
+    pub ok_streams: u64,
     /// Complete `503` responses (refused cleanly, no work done).
     pub refused_503: u64,
     /// Connection refused (the listener is closed: no work done).
@@ -116,9 +122,10 @@ impl fmt::Display for LoadOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ok {:>4} (long {:>3})  503 {:>3}  conn refused {:>3}  closed before work {:>3}  lost {:>3}  exit after {:>4} ms{}",
+            "ok {:>4} (long {:>3}, event streams {})  503 {:>3}  conn refused {:>3}  closed before work {:>3}  lost {:>3}  exit after {:>4} ms{}",
             self.ok,
             self.ok_long,
+            self.ok_streams,
             self.refused_503,
             self.refused_connect,
             self.closed_before_work,
@@ -134,6 +141,8 @@ enum Fate {
     Ok {
         long: bool,
     },
+    /// An event stream the server ended cleanly, with its last event.
+    StreamOk,
     Refused503,
     RefusedConnect,
     /// The request never left the client: its connection was already closing.
@@ -169,9 +178,10 @@ pub async fn run_load(shutdown: Shutdown, plan: LoadPlan) -> LoadOutcome {
 
     let t0 = Instant::now();
     let stop_at = t0 + plan.deploy_at + plan.load_after_deploy;
-    let clients: Vec<_> = (0..plan.clients)
+    let mut clients: Vec<_> = (0..plan.clients)
         .map(|c| tokio::spawn(client(addr, c, plan, stop_at)))
         .collect();
+    clients.extend((0..plan.streams).map(|i| tokio::spawn(events(addr, STREAM_IDS + i))));
     tokio::time::sleep(plan.deploy_at).await;
     let deployed_at = Instant::now();
     let _ = deploy_tx.send(());
@@ -195,6 +205,10 @@ pub async fn run_load(shutdown: Shutdown, plan: LoadPlan) -> LoadOutcome {
             Fate::Ok { long } => {
                 outcome.ok += 1;
                 outcome.ok_long += u64::from(*long);
+            }
+            Fate::StreamOk => {
+                outcome.ok += 1;
+                outcome.ok_streams += 1;
             }
             Fate::Refused503 if !started.contains(id) => outcome.refused_503 += 1,
             Fate::RefusedConnect => outcome.refused_connect += 1,
@@ -225,13 +239,24 @@ fn serve(
         .expect("server runtime");
     let (killed, report) = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).expect("tokio listener");
-        let app = Router::new().route(
-            "/work/{id}/{long}",
-            get(move |Path((id, long)): Path<(u64, u8)>| {
-                started.lock().expect("started set").insert(id);
-                async move { work(id, long == 1, plan) }
-            }),
-        );
+        let told_to_finish = (shutdown == Shutdown::Drained).then(|| drain.clone());
+        let started_events = started.clone();
+        let app = Router::new()
+            .route(
+                "/work/{id}/{long}",
+                get(move |Path((id, long)): Path<(u64, u8)>| {
+                    started.lock().expect("started set").insert(id);
+                    async move { work(id, long == 1, plan) }
+                }),
+            )
+            .route(
+                "/events/{id}",
+                get(move |Path(id): Path<u64>| {
+                    started_events.lock().expect("started set").insert(id);
+                    let closing = told_to_finish.as_ref().map(Drain::closing);
+                    async move { event_stream(closing) }
+                }),
+            );
         let deployed = async move {
             let _ = deploy.await;
         };
@@ -301,6 +326,60 @@ fn work(id: u64, long: bool, plan: LoadPlan) -> axum::response::Response {
         Some((Ok::<_, Infallible>(Bytes::from(vec![b'l'; CHUNK])), i + 1))
     });
     axum::response::Response::new(Body::from_stream(chunks))
+}
+
+const STREAM_IDS: u64 = 900_000_000;
+const TICK: &[u8] = b"data: tick\n\n";
+const BYE: &[u8] = b"event: close\n\n";
+
+/// A server-sent-events stream: a tick every 50 ms, forever, unless `closing` is given
+/// and resolves; then a last `close` event, and the stream ends.
+fn event_stream(
+    closing: Option<impl std::future::Future<Output = ()> + Send + 'static>,
+) -> axum::response::Response {
+    let closing: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match closing {
+        Some(closing) => Box::pin(closing),
+        None => Box::pin(std::future::pending()),
+    };
+    let events = futures::stream::unfold(Some(closing), |state| async move {
+        let mut closing = state?;
+        tokio::select! {
+            () = &mut closing => Some((Ok::<_, Infallible>(Bytes::from_static(BYE)), None)),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                Some((Ok(Bytes::from_static(TICK)), Some(closing)))
+            }
+        }
+    });
+    let mut response = axum::response::Response::new(Body::from_stream(events));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+/// One client holding one event stream open, on its own connection: the stream must
+/// end cleanly, with the server's last `close` event.
+async fn events(addr: SocketAddr, id: u64) -> Vec<(u64, Fate)> {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return vec![(id, Fate::RefusedConnect)];
+    };
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return vec![(id, Fate::NoResponse)];
+    };
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{addr}/events/{id}"))
+        .body(Empty::<Bytes>::new())
+        .expect("valid request");
+    let fate = match sender.send_request(req).await {
+        Err(_) => Fate::NoResponse,
+        Ok(response) => match response.into_body().collect().await.map(|b| b.to_bytes()) {
+            Ok(body) if body.ends_with(BYE) => Fate::StreamOk,
+            _ => Fate::Broken,
+        },
+    };
+    vec![(id, fate)]
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;

@@ -1,5 +1,6 @@
 //! The load test that matters: 16 keep-alive clients stream short and long (streamed)
-//! requests at a real axum server over loopback, and a deploy starts mid-run.
+//! requests at a real axum server over loopback, two more hold server-sent-events
+//! streams open, and a deploy starts mid-run.
 //!
 //! With `tollgate_http::drain`, every request the server accepted completes with its
 //! full body, every refusal is a clean 503 (or a connection refused / closed before
@@ -7,8 +8,8 @@
 //! plain `axum::serve(..).with_graceful_shutdown(..)` is run as a comparison, and
 //! what it loses is printed (not asserted: it depends on timing).
 //!
-//! Bounded: each run lasts at most `deploy_at + load_after_deploy` (1.6 s) plus the
-//! grace period; the whole file takes about 4 s.
+//! Bounded: each run lasts at most `deploy_at + load_after_deploy` (1.6 s), the server
+//! at most `deploy_at + grace` (1.3 s); the whole file takes about 3.5 s.
 
 use tollgate_workspace::drain_load::{run_load, LoadPlan, Shutdown};
 
