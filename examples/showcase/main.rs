@@ -6,9 +6,11 @@
 //! Every section finishes by itself; the whole run takes well under a minute.
 
 // One module per capability; each exposes `pub(crate) async fn run()`.
+mod drain;
 
 #[tokio::main]
 async fn main() {
     println!("tollgate showcase");
     println!("=================");
+    drain::run().await;
 }

@@ -78,6 +78,11 @@ impl<B> DrainBody<B> {
         self.was_cut
     }
 
+    /// The guard of the request this body ends, while it is in flight.
+    pub fn guard(&self) -> Option<&RequestGuard> {
+        self.guard.as_ref()
+    }
+
     /// The wrapped body.
     pub fn get_ref(&self) -> &B {
         &self.inner

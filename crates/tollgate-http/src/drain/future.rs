@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::{HeaderMap, Response};
 use pin_project_lite::pin_project;
 use tollgate_core::{Reason, Rejection};
-use tollgate_drain::{Drain, DrainBody};
+use tollgate_drain::DrainBody;
 
 use crate::{DefaultResponder, Protocol, RejectionResponder};
 
@@ -17,7 +17,6 @@ pin_project! {
     pub struct ResponseFuture<F, R> {
         #[pin]
         inner: tollgate_drain::ResponseFuture<F>,
-        drain: Drain,
         responder: R,
         protocol: Protocol,
         http1: bool,
@@ -27,14 +26,12 @@ pin_project! {
 impl<F, R> ResponseFuture<F, R> {
     pub(crate) fn new(
         inner: tollgate_drain::ResponseFuture<F>,
-        drain: Drain,
         responder: R,
         protocol: Protocol,
         http1: bool,
     ) -> Self {
         Self {
             inner,
-            drain,
             responder,
             protocol,
             http1,
@@ -68,7 +65,12 @@ where
                     .map(DrainBody::unguarded)
             }
         };
-        if *this.http1 && !this.drain.phase().is_ready() {
+        // A refusal or a cut (no guard) happens while closing or done.
+        let announced = response
+            .body()
+            .guard()
+            .is_none_or(|guard| !guard.drain().phase().is_ready());
+        if *this.http1 && announced {
             // Once the drain is announced, no HTTP/1 connection is kept alive: the
             // client reconnects through the load balancer (elsewhere) instead of
             // racing the close of an idle keep-alive connection at the end.

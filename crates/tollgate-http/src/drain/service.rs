@@ -84,10 +84,8 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let protocol = Protocol::of(&request);
         let http1 = request.version() <= Version::HTTP_11;
-        let drain = self.inner.drain().clone();
         ResponseFuture::new(
             self.inner.call(request),
-            drain,
             self.responder.clone(),
             protocol,
             http1,
