@@ -3,6 +3,8 @@
 //!
 //! What it exports is shared by those examples and tests only.
 
+pub mod drain_load;
+
 use std::pin::Pin;
 use std::time::Duration;
 

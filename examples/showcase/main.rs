@@ -8,6 +8,7 @@
 // One module per capability; each exposes `pub(crate) async fn run()`.
 mod breaker;
 mod deadline;
+mod drain;
 mod rate_limit;
 mod shape;
 
@@ -19,4 +20,5 @@ async fn main() {
     shape::run().await;
     breaker::run().await;
     deadline::run().await;
+    drain::run().await;
 }

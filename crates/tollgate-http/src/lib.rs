@@ -33,6 +33,7 @@
 
 pub mod breaker;
 pub mod deadline;
+pub mod drain;
 pub mod rate_limit;
 mod rejection;
 pub mod shape;

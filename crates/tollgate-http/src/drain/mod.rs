@@ -1,0 +1,64 @@
+//! The HTTP and gRPC face of `tollgate-drain`: graceful draining for axum, hyper and
+//! tonic servers.
+//!
+//! - [`DrainLayer`] counts each request in flight until its response body has been
+//!   sent, and never fails (`Infallible`), so it goes straight onto an axum router or a
+//!   tonic server. Once the drain is closing, a new request gets `503 Service
+//!   Unavailable` (gRPC: `UNAVAILABLE`) from a
+//!   [`RejectionResponder`](crate::RejectionResponder). From the moment the drain is
+//!   announced, every HTTP/1 response carries `Connection: close`, so the connection
+//!   is closed after it and the client reconnects through the load balancer, instead
+//!   of racing the close of an idle keep-alive connection at the end. HTTP/2 connections get a GOAWAY from hyper's graceful
+//!   shutdown when [`Drain::done`](tollgate_drain::Drain::done) is passed to the
+//!   server. At the deadline, bodies still streaming end cleanly (gRPC streams with
+//!   `grpc-status: 14`).
+//! - [`Readiness`] is the readiness probe: `200` while serving, `503` from the moment
+//!   the drain is announced, so the load balancer stops sending during the
+//!   propagation delay.
+//! - `health_follows` (feature `tonic-health`) turns the gRPC health service to
+//!   `NOT_SERVING` when the drain is announced.
+//!
+//! # axum
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use axum::{routing::get, Router};
+//! use tollgate_drain::Drain;
+//! use tollgate_http::drain::{DrainLayer, Readiness};
+//!
+//! let drain = Drain::builder()
+//!     .propagation_delay(Duration::from_secs(5))
+//!     .deadline(Duration::from_secs(30))
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(DrainLayer::new(drain.clone()))
+//!     .route_service("/ready", Readiness::new(drain.clone()));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = tokio::spawn(
+//!     std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(drain.done())),
+//! );
+//! // In production: `drain.clone().run_until(tollgate_drain::terminate())`.
+//! drain.start();
+//! let report = drain.clone().run().await;
+//! server.await??;
+//! assert!(report.is_clean());
+//! # Ok(()) }
+//! ```
+
+mod future;
+#[cfg(feature = "tonic-health")]
+mod health;
+mod layer;
+mod readiness;
+mod service;
+
+pub use future::ResponseFuture;
+#[cfg(feature = "tonic-health")]
+pub use health::health_follows;
+pub use layer::DrainLayer;
+pub use readiness::Readiness;
+pub use service::DrainService;
