@@ -3,6 +3,11 @@
 //!
 //! What it exports is shared by those examples and tests only.
 
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod drain_load;
 
 use std::pin::Pin;
