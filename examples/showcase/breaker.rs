@@ -43,8 +43,8 @@ const END_AT: Duration = Duration::from_millis(3500);
 
 pub(crate) async fn run() {
     println!();
-    println!("circuit breaker: the upstream fails from 0.5 s to 2.5 s, one call every 5 ms");
-    println!("--------------------------------------------------------------------------------");
+    println!("3. Circuit breaking (tollgate-breaker): the upstream fails from 0.5 s to 2.5 s,");
+    println!("   one call every 5 ms");
 
     let upstream = Upstream::default();
     let app = Router::new()

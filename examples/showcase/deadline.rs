@@ -106,8 +106,8 @@ async fn start() -> SocketAddr {
 
 pub(crate) async fn run() {
     println!();
-    println!("deadline: one budget through two hops (axum A -> tonic B), then the checker");
-    println!("--------------------------------------------------------------------------");
+    println!("4. Deadlines (tollgate-deadline): one budget through two hops (axum A -> tonic B),");
+    println!("   then the checker");
     println!(
         "A keeps a {} ms margin, sends what is left minus {} ms; B refuses budgets below {} ms",
         A_MARGIN.as_millis(),

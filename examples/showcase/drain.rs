@@ -6,7 +6,7 @@ use tollgate_workspace::drain_load::{run_load, LoadOutcome, LoadPlan, Shutdown};
 pub(crate) async fn run() {
     let plan = LoadPlan::default();
     println!();
-    println!("drain: a deploy under load on 127.0.0.1");
+    println!("5. Draining (tollgate-drain): a deploy under load on 127.0.0.1");
     println!(
         "  {} keep-alive clients (short requests, and 100-300 ms streamed bodies) + {} event streams",
         plan.clients, plan.streams

@@ -65,7 +65,9 @@ fn request(uri: &str) -> http::Request<Empty<bytes::Bytes>> {
 
 pub(crate) async fn run() {
     println!();
-    println!("shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s");
+    println!(
+        "2. Shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s"
+    );
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
 
     // Unshaped: every call at once.
