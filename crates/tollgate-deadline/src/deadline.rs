@@ -144,6 +144,7 @@ struct Enter {
 }
 
 impl Enter {
+    #[inline]
     fn new(value: Current) -> Self {
         Self {
             prev: CURRENT.replace(value),
@@ -152,6 +153,7 @@ impl Enter {
 }
 
 impl Drop for Enter {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.set(self.prev);
     }
