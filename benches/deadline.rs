@@ -1,7 +1,8 @@
 //! What a deadline costs: the server deadline layer and the client propagation layer
-//! around a trivial service, side by side with `tower::timeout::Timeout` (all of them
-//! arm one tokio timer per request); and the cost of reading and writing a budget on
-//! the wire.
+//! around a trivial service, side by side with `tower::timeout::Timeout`; and the cost
+//! of reading and writing a budget on the wire. The trivial service answers on the
+//! first poll, so no variant registers a timer: tower's `Timeout` builds its `Sleep` in
+//! `call` and never polls it, the tollgate layers build none (they arm lazily).
 //!
 //! `cargo bench --bench deadline`
 

@@ -1,10 +1,14 @@
 //! The [`Deadline`] value, budget arithmetic, and the task-local scope that lets
 //! outgoing calls inherit the deadline of the request being served.
 
+use std::cell::Cell;
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::task::futures::TaskLocalFuture;
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tollgate_core::DeadlineKind;
 
@@ -122,12 +126,107 @@ impl Deadline {
     }
 }
 
-tokio::task_local! {
-    static CURRENT: Option<(Deadline, DeadlineKind)>;
+type Current = Option<(Deadline, DeadlineKind)>;
+
+std::thread_local! {
+    // The deadline of the scope running on this thread: set while a `Scoped` future is
+    // polled (or a scoped `call` runs) and restored on the way out, the protocol of
+    // `tokio::task_local!`. A `Cell` of a `Copy` value with a const initialiser has no
+    // borrow flag, no lazy initialisation and no destructor: entering a scope is two
+    // plain thread-local moves.
+    static CURRENT: Cell<Current> = const { Cell::new(None) };
 }
 
-/// A future running inside a deadline scope: see [`Deadline::scope`] and [`carry`].
-pub type Scoped<F> = TaskLocalFuture<Option<(Deadline, DeadlineKind)>, F>;
+/// Sets the current deadline until dropped, then restores the previous one (also when
+/// the code inside panics).
+struct Enter {
+    prev: Current,
+}
+
+impl Enter {
+    #[inline]
+    fn new(value: Current) -> Self {
+        Self {
+            prev: CURRENT.replace(value),
+        }
+    }
+}
+
+impl Drop for Enter {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.set(self.prev);
+    }
+}
+
+pin_project! {
+    /// A future running inside a deadline scope: see [`Deadline::scope`] and [`carry`].
+    ///
+    /// Every poll of the inner future, and its drop, sees the scope's deadline through
+    /// [`Deadline::current`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tollgate_deadline::{Deadline, Scoped};
+    ///
+    /// let d = Deadline::from_now(Duration::from_secs(1));
+    /// let fut: Scoped<_> = d.scope(async { Deadline::current() });
+    /// assert_eq!(fut.await, Some(d));
+    /// # }
+    /// ```
+    pub struct Scoped<F> {
+        value: Current,
+        // `None` once the inner future has finished (it is dropped inside the scope).
+        #[pin]
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.future.is_some() {
+                let _in = Enter::new(*this.value);
+                this.future.set(None);
+            }
+        }
+    }
+}
+
+impl<F> Scoped<F> {
+    fn new(value: Current, future: F) -> Self {
+        Self {
+            value,
+            future: Some(future),
+        }
+    }
+}
+
+impl<F> fmt::Debug for Scoped<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scoped")
+            .field("deadline", &self.value)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        let _in = Enter::new(*this.value);
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            panic!("`Scoped` polled after completion");
+        };
+        let out = future.poll(cx);
+        if out.is_ready() {
+            this.future.set(None);
+        }
+        out
+    }
+}
 
 /// The current deadline and which kind set it, if any.
 ///
@@ -145,7 +244,7 @@ pub type Scoped<F> = TaskLocalFuture<Option<(Deadline, DeadlineKind)>, F>;
 /// # }
 /// ```
 pub fn current_with_kind() -> Option<(Deadline, DeadlineKind)> {
-    CURRENT.try_with(|c| *c).ok().flatten()
+    CURRENT.get()
 }
 
 /// Runs `future` with `deadline` of `kind` as the task's deadline, unless the current
@@ -170,7 +269,7 @@ pub fn current_with_kind() -> Option<(Deadline, DeadlineKind)> {
 /// # }
 /// ```
 pub fn scope_with_kind<F: Future>(deadline: Deadline, kind: DeadlineKind, future: F) -> Scoped<F> {
-    CURRENT.scope(Some(tightest(deadline, kind)), future)
+    Scoped::new(Some(tightest(deadline, kind)), future)
 }
 
 fn tightest(deadline: Deadline, kind: DeadlineKind) -> (Deadline, DeadlineKind) {
@@ -207,8 +306,11 @@ pub fn scoped_call<F: Future>(
     call: impl FnOnce() -> F,
 ) -> Scoped<F> {
     let value = Some(tightest(deadline, kind));
-    let future = CURRENT.sync_scope(value, call);
-    CURRENT.scope(value, future)
+    let future = {
+        let _in = Enter::new(value);
+        call()
+    };
+    Scoped::new(value, future)
 }
 
 /// Carries the current deadline (if any) into `future`, for work handed to another
@@ -230,7 +332,7 @@ pub fn scoped_call<F: Future>(
 /// # }
 /// ```
 pub fn carry<F: Future>(future: F) -> Scoped<F> {
-    CURRENT.scope(current_with_kind(), future)
+    Scoped::new(current_with_kind(), future)
 }
 
 #[cfg(test)]
@@ -269,6 +371,41 @@ mod tests {
             .await
         })
         .await;
+        assert_eq!(Deadline::current(), None);
+    }
+
+    /// Seen by a value's destructor: the deadline current while it drops.
+    struct SeeOnDrop(std::rc::Rc<Cell<Current>>);
+
+    impl Drop for SeeOnDrop {
+        fn drop(&mut self) {
+            self.0.set(current_with_kind());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_future_drops_inside_its_scope() {
+        let d = Deadline::from_now(Duration::from_secs(1));
+        let seen = std::rc::Rc::new(Cell::new(None));
+        let guard = SeeOnDrop(seen.clone());
+        let fut = d.scope(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        drop(fut);
+        assert_eq!(seen.get(), Some((d, DeadlineKind::Inherited)));
+        assert_eq!(Deadline::current(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_inside_a_scope_restores_the_outer_deadline() {
+        let d = Deadline::from_now(Duration::from_secs(1));
+        let caught = std::panic::catch_unwind(|| {
+            scoped_call(d, DeadlineKind::Total, || -> std::future::Ready<()> {
+                panic!("inside the scope")
+            })
+        });
+        assert!(caught.is_err());
         assert_eq!(Deadline::current(), None);
     }
 }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use tollgate_core::sync::Arc;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::{Entry, HeaderName, HeaderValue};
 use http::Request;
 use tokio::time::Instant;
 use tollgate_core::{ConfigError, DeadlineKind};
@@ -256,17 +256,24 @@ fn write_budget<B>(
     header: Option<&(HeaderName, HeaderUnit)>,
 ) {
     if Protocol::of(req) == Protocol::Grpc {
-        let headers = req.headers_mut();
+        // One lookup for both the check and the write.
+        let entry = req.headers_mut().entry(GRPC_TIMEOUT);
         // A smaller timeout the caller set on the request (tonic's `set_timeout`) stays.
-        let set = headers
-            .get(&GRPC_TIMEOUT)
-            .and_then(|v| parse_grpc_timeout(v.as_bytes()).ok());
-        if set.is_some_and(|set| set <= budget) {
-            return;
+        if let Entry::Occupied(set) = &entry {
+            if parse_grpc_timeout(set.get().as_bytes()).is_ok_and(|set| set <= budget) {
+                return;
+            }
         }
         if let Ok(text) = format_grpc_timeout(budget) {
             if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
-                headers.insert(GRPC_TIMEOUT, value);
+                match entry {
+                    Entry::Occupied(mut set) => {
+                        set.insert(value);
+                    }
+                    Entry::Vacant(unset) => {
+                        unset.insert(value);
+                    }
+                }
             }
         }
     } else if let Some((name, unit)) = header {
