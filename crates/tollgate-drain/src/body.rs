@@ -45,6 +45,7 @@ pin_project! {
 
 impl<B> DrainBody<B> {
     /// Wraps `inner`, holding `guard` until it ends.
+    #[inline]
     pub fn new(inner: B, guard: RequestGuard) -> Self {
         Self {
             inner,

@@ -108,11 +108,19 @@ impl Drain {
         if self.shared.tracker.try_enter() {
             Ok(RequestGuard::new(self.clone()))
         } else {
-            // Relaxed: a statistic, ordered with nothing.
-            self.shared.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(target: "tollgate::drain", phase = %self.phase(), "request refused");
-            Err(Rejection::new(Reason::Draining))
+            Err(self.refuse())
         }
+    }
+
+    /// The rare path of [`enter`](Drain::enter), kept out of line so that the admitting
+    /// path stays small enough to inline into the caller's `call`.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self) -> Rejection {
+        // Relaxed: a statistic, ordered with nothing.
+        self.shared.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(target: "tollgate::drain", phase = %self.phase(), "request refused");
+        Rejection::new(Reason::Draining)
     }
 
     /// The current phase (one atomic load).

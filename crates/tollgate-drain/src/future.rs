@@ -34,6 +34,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline]
     pub(crate) fn running(inner: F, guard: RequestGuard) -> Self {
         Self {
             state: State::Running {
@@ -44,6 +45,7 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    #[cold]
     pub(crate) fn refused(rejection: Rejection) -> Self {
         Self {
             state: State::Refused {

@@ -30,6 +30,7 @@ pub struct RequestGuard {
 }
 
 impl RequestGuard {
+    #[inline]
     pub(crate) fn new(drain: Drain) -> Self {
         Self { drain }
     }
