@@ -1,8 +1,8 @@
 use std::fmt;
 use std::ops::{Add, Sub};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
+
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// A source of monotonic time for every tollgate algorithm.
 ///
@@ -153,8 +153,9 @@ impl Clock for SystemClock {
 /// A clock for tests: time moves only when told to, and clones share it.
 ///
 /// It is an `Arc<AtomicU64>` of nanoseconds, so a test can hand clones to several
-/// threads and advance time from one of them. It does not go through the loom shim:
-/// time is an input to a model, not part of the protocol under test.
+/// threads and advance time from any of them; concurrent advances never lose time
+/// (`tests/loom.rs`). Its atomic comes from the [`sync`](crate::sync) shim, so under
+/// `cfg(loom)` create it inside `loom::model`, like every other shared state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -167,7 +168,7 @@ impl Clock for SystemClock {
 /// shared.set(Timestamp::from_nanos(42));
 /// assert_eq!(clock.now().as_nanos(), 42);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
 }
@@ -175,13 +176,16 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock at its origin, [`Timestamp::ZERO`].
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            nanos: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Moves time forward by `by` (saturating).
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        // Relaxed: the clock value is the only data it publishes.
+        // Relaxed: the clock value is the only data it publishes. A read-modify-write, so
+        // that two threads advancing at once never lose either advance.
         let _ = self
             .nanos
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -201,6 +205,12 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         // Relaxed: see `advance`.
         Timestamp(self.nanos.load(Ordering::Relaxed))
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
