@@ -27,7 +27,21 @@ pub enum Protocol {
 impl Protocol {
     /// The protocol of `request`, from its `content-type`.
     pub fn of<B>(request: &http::Request<B>) -> Protocol {
-        match request.headers().get(CONTENT_TYPE) {
+        Protocol::of_headers(request.headers())
+    }
+
+    /// The protocol of a request or response with these headers, from `content-type`.
+    ///
+    /// ```
+    /// use tollgate_http::Protocol;
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// assert_eq!(Protocol::of_headers(&headers), Protocol::Http);
+    /// headers.insert("content-type", "application/grpc".parse().unwrap());
+    /// assert_eq!(Protocol::of_headers(&headers), Protocol::Grpc);
+    /// ```
+    pub fn of_headers(headers: &http::HeaderMap) -> Protocol {
+        match headers.get(CONTENT_TYPE) {
             Some(ct) if ct.as_bytes().starts_with(b"application/grpc") => Protocol::Grpc,
             _ => Protocol::Http,
         }

@@ -1,8 +1,10 @@
 use std::time::{Duration, SystemTime};
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response, StatusCode};
 use tollgate_leaky::{Feedback, Signal};
+
+use crate::Protocol;
 
 const RESOURCE_EXHAUSTED: &[u8] = b"8";
 
@@ -53,10 +55,7 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
     if let Some(signal) = grpc_signal(headers) {
         return signal;
     }
-    let grpc = headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
-    if grpc && status == StatusCode::OK {
+    if Protocol::of_headers(headers) == Protocol::Grpc && status == StatusCode::OK {
         // The gRPC status comes in the trailers: see `observe_trailers`.
         return Signal::Ignored;
     }
