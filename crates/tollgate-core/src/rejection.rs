@@ -23,6 +23,9 @@ pub enum Reason {
     Throttled,
     /// The request carried no usable key and the keyed layer is set to refuse it.
     MissingKey,
+    /// A header a layer reads (a timeout, a key) is malformed and the layer is set to
+    /// refuse such requests.
+    MalformedHeader,
     /// Every tracked key is active and the key table is at its bound.
     KeyTableFull,
     /// A circuit breaker is open (or held open) for this dependency.
@@ -54,6 +57,7 @@ impl fmt::Display for Reason {
             Reason::QueueFull => "queue is full",
             Reason::Throttled => "throttled",
             Reason::MissingKey => "request has no rate-limit key",
+            Reason::MalformedHeader => "request header is malformed",
             Reason::KeyTableFull => "key table is full",
             Reason::CircuitOpen => "circuit breaker is open",
             Reason::DeadlineExceeded(DeadlineKind::Inherited) => "inherited deadline exceeded",

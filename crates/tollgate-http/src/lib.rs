@@ -7,7 +7,7 @@
 //! | reason | HTTP | gRPC |
 //! |---|---|---|
 //! | rate limited, wait too long, queue full, throttled, key table full, over capacity | `429 Too Many Requests` | `RESOURCE_EXHAUSTED` |
-//! | missing key | `400 Bad Request` | `INVALID_ARGUMENT` |
+//! | missing key, malformed header | `400 Bad Request` | `INVALID_ARGUMENT` |
 //! | circuit open, draining | `503 Service Unavailable` | `UNAVAILABLE` |
 //! | deadline exceeded | `504 Gateway Timeout` | `DEADLINE_EXCEEDED` |
 //!

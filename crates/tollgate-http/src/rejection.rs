@@ -56,7 +56,7 @@ impl Protocol {
 /// ```
 pub fn status_code(reason: Reason) -> StatusCode {
     match reason {
-        Reason::MissingKey => StatusCode::BAD_REQUEST,
+        Reason::MissingKey | Reason::MalformedHeader => StatusCode::BAD_REQUEST,
         Reason::CircuitOpen | Reason::Draining => StatusCode::SERVICE_UNAVAILABLE,
         Reason::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         // Rate limited, over capacity, wait too long, queue full, throttled, key table
@@ -77,7 +77,7 @@ pub fn grpc_code(reason: Reason) -> i32 {
     const RESOURCE_EXHAUSTED: i32 = 8;
     const UNAVAILABLE: i32 = 14;
     match reason {
-        Reason::MissingKey => INVALID_ARGUMENT,
+        Reason::MissingKey | Reason::MalformedHeader => INVALID_ARGUMENT,
         Reason::CircuitOpen | Reason::Draining => UNAVAILABLE,
         Reason::DeadlineExceeded(_) => DEADLINE_EXCEEDED,
         _ => RESOURCE_EXHAUSTED,
@@ -244,6 +244,7 @@ mod tests {
             (Reason::Throttled, 429, 8),
             (Reason::KeyTableFull, 429, 8),
             (Reason::MissingKey, 400, 3),
+            (Reason::MalformedHeader, 400, 3),
             (Reason::CircuitOpen, 503, 14),
             (Reason::Draining, 503, 14),
             (Reason::DeadlineExceeded(DeadlineKind::Total), 504, 4),

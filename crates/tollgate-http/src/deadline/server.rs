@@ -2,10 +2,10 @@ use std::time::Duration;
 
 use tollgate_core::sync::Arc;
 
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::header::HeaderName;
+use http::{HeaderMap, Request, Response};
 use tokio::time::Instant;
-use tollgate_core::{ConfigError, DeadlineKind};
+use tollgate_core::{ConfigError, DeadlineKind, Reason, Rejection};
 use tollgate_deadline::{
     exceeded, parse_grpc_timeout, parse_http_timeout, scoped_call, Deadline, HeaderUnit, WireError,
 };
@@ -108,7 +108,8 @@ impl ServerDeadlineLayer {
 }
 
 impl<R> ServerDeadlineLayer<R> {
-    /// Uses `responder` for the 504 / `DEADLINE_EXCEEDED` responses.
+    /// Uses `responder` for the 504 / `DEADLINE_EXCEEDED` responses, and for the 400 /
+    /// `INVALID_ARGUMENT` answer to a malformed timeout ([`Reason::MalformedHeader`]).
     pub fn responder<R2>(self, responder: R2) -> ServerDeadlineLayer<R2> {
         ServerDeadlineLayer {
             config: self.config,
@@ -304,7 +305,8 @@ where
             Err(err) if self.config.on_malformed == OnMalformed::Reject => {
                 tracing::debug!(target: "tollgate::deadline", error = %err, "malformed timeout refused");
                 self.counters.bump(REFUSED_MALFORMED);
-                return ServerFuture::done(invalid_argument(err, protocol));
+                let rejection = Rejection::new(Reason::MalformedHeader).with_name("timeout header");
+                return ServerFuture::done(self.responder.respond(&rejection, protocol));
             }
             Err(_) => None,
         };
@@ -334,22 +336,4 @@ where
             self.counters.clone(),
         )
     }
-}
-
-/// `400 Bad Request`, or a trailers-only `INVALID_ARGUMENT`, for a malformed timeout.
-fn invalid_argument<B: Default>(err: WireError, protocol: Protocol) -> Response<B> {
-    const INVALID_ARGUMENT: u16 = 3;
-    let mut response = Response::new(B::default());
-    match protocol {
-        Protocol::Http => *response.status_mut() = StatusCode::BAD_REQUEST,
-        Protocol::Grpc => {
-            let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            headers.insert("grpc-status", HeaderValue::from(INVALID_ARGUMENT));
-            if let Ok(message) = HeaderValue::try_from(format!("invalid timeout: {err}")) {
-                headers.insert("grpc-message", message);
-            }
-        }
-    }
-    response
 }
