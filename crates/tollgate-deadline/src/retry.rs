@@ -12,8 +12,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! use std::sync::atomic::{AtomicU32, Ordering};
-//! use std::sync::Arc;
+//! use std::cell::Cell;
+//! use std::rc::Rc;
 //! use std::time::Duration;
 //! use tollgate_deadline::{DeadlineRetry, TimeoutLayer};
 //! use tower::{retry::RetryLayer, service_fn, BoxError, ServiceBuilder, ServiceExt};
@@ -24,19 +24,19 @@
 //!     .backoff(Duration::from_millis(100), Duration::from_millis(100))
 //!     .build()
 //!     .unwrap();
-//! let calls = Arc::new(AtomicU32::new(0));
+//! let calls = Rc::new(Cell::new(0));
 //! let counted = calls.clone();
 //! let svc = ServiceBuilder::new()
 //!     .layer(TimeoutLayer::total(Duration::from_secs(1)).unwrap())
 //!     .layer(RetryLayer::new(policy))
 //!     .service(service_fn(move |_: ()| {
-//!         counted.fetch_add(1, Ordering::Relaxed);
+//!         counted.set(counted.get() + 1);
 //!         async { Err::<(), BoxError>("unavailable".into()) }
 //!     }));
 //! assert!(svc.oneshot(()).await.is_err());
 //! // Each try fails at once and retries wait 100 ms: tries start at 0, 100, ..., 700 ms.
 //! // At 700 ms, 100 ms of backoff plus a 300 ms try would end past the 1 s budget.
-//! assert_eq!(calls.load(Ordering::Relaxed), 8);
+//! assert_eq!(calls.get(), 8);
 //! # }
 //! ```
 
