@@ -10,7 +10,7 @@ use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// One token bucket (GCRA) shared by every clone: lock-free, no background task.
 ///

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tollgate_core::sync::{spin_loop, AtomicU64, Ordering};
 use tollgate_core::{Policy, Reason, Rejection, Timestamp};
 
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// The TAT after admitting `n` cells at `now` while the TAT may run up to `slack`
 /// nanoseconds past `now + capacity`; or, if that is too far, by how many nanoseconds.

@@ -49,7 +49,6 @@ mod gcra;
 mod keyed;
 mod layer;
 mod outcome;
-mod quota;
 mod service;
 mod trace;
 
@@ -58,8 +57,8 @@ pub use future::ResponseFuture;
 pub use keyed::{KeyedBuilder, KeyedRateLimiter, WhenFull};
 pub use layer::{RateLimitLayer, Unkeyed};
 pub use outcome::{Admitted, KeyedSnapshot, Reservation, Snapshot};
-pub use quota::{Quota, QuotaBuilder};
 pub use service::{KeyFn, RateLimit};
+pub use tollgate_core::{Quota, QuotaBuilder};
 
 /// The error type of [`RateLimit`]: a [`tollgate_core::Rejection`] or the inner
 /// service's error, boxed (the same type as `tower::BoxError`).

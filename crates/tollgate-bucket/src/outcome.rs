@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tollgate_core::{Policy, Timestamp};
 
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// An admitted request: the bucket's state right after it, for `RateLimit` headers.
 ///

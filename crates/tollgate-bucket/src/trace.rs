@@ -6,7 +6,7 @@ use std::fmt;
 
 use tollgate_core::Rejection;
 
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// A rejection, without its key.
 #[cold]

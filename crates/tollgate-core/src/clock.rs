@@ -26,6 +26,14 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 pub trait Clock: Clone + Send + Sync + fmt::Debug + 'static {
     /// The current time on this clock's timeline.
     fn now(&self) -> Timestamp;
+
+    /// The tokio instant of this clock's origin, when its timeline is tokio's (only
+    /// [`TokioClock`]'s is). [`timer`](crate::timer) uses it to arm exact timers.
+    #[cfg(feature = "tokio")]
+    #[inline]
+    fn tokio_origin(&self) -> Option<tokio::time::Instant> {
+        None
+    }
 }
 
 /// A point in time on a [`Clock`]'s timeline: nanoseconds since the clock's origin.
@@ -110,7 +118,9 @@ impl fmt::Debug for Timestamp {
 /// It reads the CPU's time-stamp counter through `quanta`, calibrated against the
 /// operating system's monotonic clock; where no stable counter exists, `quanta` falls
 /// back to the OS clock. BENCHMARKS.md records why: a read costs about a third of
-/// `std::time::Instant::now()` here. Clones share the origin.
+/// `std::time::Instant::now()` here. Every `SystemClock` in the process shares one
+/// origin, so timestamps from different clocks (a deadline set by one layer, read by
+/// another) are on one timeline.
 ///
 /// ```
 /// use tollgate_core::{Clock, SystemClock};
@@ -127,11 +137,16 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
-    /// A clock whose origin is now.
+    /// The process's system clock: its origin is the first `SystemClock::new()`.
     pub fn new() -> Self {
-        let clock = quanta::Clock::new();
-        let origin = clock.raw();
-        Self { clock, origin }
+        static SHARED: std::sync::OnceLock<SystemClock> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let clock = quanta::Clock::new();
+                let origin = clock.raw();
+                Self { clock, origin }
+            })
+            .clone()
     }
 }
 
@@ -241,11 +256,16 @@ pub struct TokioClock {
 
 #[cfg(feature = "tokio")]
 impl TokioClock {
-    /// A clock whose origin is tokio's now.
+    /// The process's tokio clock. Every `TokioClock` shares one origin, a day before the
+    /// first one was made, so timestamps from different clocks are on one timeline and
+    /// a runtime paused a little earlier still reads a time after the origin.
     pub fn new() -> Self {
-        Self {
-            origin: tokio::time::Instant::now(),
-        }
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(|| {
+            let now = tokio::time::Instant::now();
+            now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now)
+        });
+        Self { origin }
     }
 
     /// The tokio instant of a timestamp on this clock, for `sleep_until`.
@@ -267,6 +287,11 @@ impl Clock for TokioClock {
     fn now(&self) -> Timestamp {
         let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
         Timestamp(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    #[inline]
+    fn tokio_origin(&self) -> Option<tokio::time::Instant> {
+        Some(self.origin)
     }
 }
 

@@ -9,10 +9,20 @@
 //!   built with `--cfg loom`, so that every atomic protocol can be model-checked.
 //! - [`Rejection`] is the value every layer refuses a request with: why ([`Reason`]) and,
 //!   where known, the time after which a retry can succeed.
+//! - [`Quota`] is a validated rate (`count` per `period`) and burst: every layer that
+//!   takes a rate takes a `Quota`.
 //! - [`ConfigError`] is what every builder returns for a value it refuses, naming the
 //!   field and the rule.
+//! - [`Refuse`] and [`Refusal`] say what a layer's refusal becomes: by default
+//!   ([`AsError`]) an `Err(BoxError)` holding the rejection; with `tollgate-http`'s
+//!   responders, an HTTP response or a gRPC status.
+//! - [`BoxError`] is tower's boxed error, the one error type of every client-side layer.
+//! - [`KeyFn`] picks a request's key for every keyed layer.
+//! - [`SplitMix64`] draws jitter and shedding decisions.
+//! - `timer` (feature `tokio`) arms a tokio timer from a [`Timestamp`], the one place
+//!   where a clock's timeline meets tokio's.
 //!
-//! Nothing here is async and nothing here knows HTTP.
+//! Nothing here knows HTTP.
 //!
 //! # Example
 //!
@@ -32,11 +42,24 @@
 
 mod clock;
 mod config;
+mod key;
+mod quota;
+mod random;
+mod refuse;
 mod rejection;
 pub mod sync;
+#[cfg(feature = "tokio")]
+pub mod timer;
+
+/// tower's boxed error: what every client-side tollgate layer fails with.
+pub use tower::BoxError;
 
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::ConfigError;
+pub use key::KeyFn;
+pub use quota::{Quota, QuotaBuilder};
+pub use random::SplitMix64;
+pub use refuse::{AsError, Refusal, Refuse};
 pub use rejection::{DeadlineKind, Policy, Reason, Rejection};

@@ -14,6 +14,16 @@
 //! A rejection with a retry time carries `Retry-After` (whole seconds, rounded up, never
 //! `0` when a wait is needed) on HTTP and `grpc-retry-pushback-ms` on gRPC.
 //!
+//! Every tollgate layer is generic over what a refusal becomes (`tollgate_core::Refuse`).
+//! Plug [`AsResponse`] into a layer to answer refusals as responses (the layer keeps
+//! its inner service's error type: `Infallible` on axum), or `AsStatus` (feature
+//! `tonic`) around a tonic client so refusals surface as the call's `tonic::Status`.
+//!
+//! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
+//! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
+//! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
+//! drain). The defaults are the five algorithms.
+//!
 //! ```
 //! use std::time::Duration;
 //! use http::StatusCode;
@@ -31,15 +41,23 @@
 //! assert_eq!(grpc.headers()["grpc-retry-pushback-ms"], "1200");
 //! ```
 
+pub mod body;
+#[cfg(feature = "breaker")]
 pub mod breaker;
+#[cfg(feature = "deadline")]
 pub mod deadline;
+#[cfg(feature = "drain")]
 pub mod drain;
+pub mod grpc;
+#[cfg(feature = "bucket")]
 pub mod rate_limit;
 mod rejection;
+#[cfg(feature = "leaky")]
 pub mod shape;
 
-#[cfg(feature = "tonic")]
-pub use rejection::to_status;
 pub use rejection::{
-    grpc_code, retry_after_seconds, status_code, DefaultResponder, Protocol, RejectionResponder,
+    grpc_code, retry_after_seconds, status_code, AsResponse, DefaultResponder, Protocol,
+    RejectionResponder, ResponseRefusal,
 };
+#[cfg(feature = "tonic")]
+pub use rejection::{to_status, AsStatus};

@@ -1,8 +1,10 @@
 use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use http::{Response, StatusCode};
-use tollgate_core::{Reason, Rejection};
+use http::{Request, Response, StatusCode};
+use tollgate_core::{Reason, Refusal, Refuse, Rejection};
+
+use crate::grpc;
 
 /// Which protocol a request speaks, so a rejection is answered in kind.
 ///
@@ -71,16 +73,12 @@ pub fn status_code(reason: Reason) -> StatusCode {
 /// use tollgate_core::Reason;
 /// assert_eq!(tollgate_http::grpc_code(Reason::RateLimited), 8); // RESOURCE_EXHAUSTED
 /// ```
-pub fn grpc_code(reason: Reason) -> i32 {
-    const INVALID_ARGUMENT: i32 = 3;
-    const DEADLINE_EXCEEDED: i32 = 4;
-    const RESOURCE_EXHAUSTED: i32 = 8;
-    const UNAVAILABLE: i32 = 14;
+pub fn grpc_code(reason: Reason) -> u8 {
     match reason {
-        Reason::MissingKey | Reason::MalformedHeader => INVALID_ARGUMENT,
-        Reason::CircuitOpen | Reason::Draining => UNAVAILABLE,
-        Reason::DeadlineExceeded(_) => DEADLINE_EXCEEDED,
-        _ => RESOURCE_EXHAUSTED,
+        Reason::MissingKey | Reason::MalformedHeader => grpc::INVALID_ARGUMENT,
+        Reason::CircuitOpen | Reason::Draining => grpc::UNAVAILABLE,
+        Reason::DeadlineExceeded(_) => grpc::DEADLINE_EXCEEDED,
+        _ => grpc::RESOURCE_EXHAUSTED,
     }
 }
 
@@ -161,16 +159,16 @@ impl<B: Default> RejectionResponder<B> for DefaultResponder {
             }
             Protocol::Grpc => {
                 // A trailers-only response: HTTP 200 with the status in the headers.
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                headers.insert(CONTENT_TYPE, grpc::CONTENT_TYPE);
                 headers.insert(
-                    "grpc-status",
-                    HeaderValue::from(grpc_code(rejection.reason())),
+                    grpc::STATUS,
+                    grpc::code_value(grpc_code(rejection.reason())),
                 );
                 if let Ok(message) = HeaderValue::try_from(grpc_message(rejection)) {
-                    headers.insert("grpc-message", message);
+                    headers.insert(grpc::MESSAGE, message);
                 }
                 if let Some(wait) = rejection.retry_after() {
-                    headers.insert("grpc-retry-pushback-ms", HeaderValue::from(millis(wait)));
+                    headers.insert(grpc::RETRY_PUSHBACK_MS, HeaderValue::from(millis(wait)));
                 }
             }
         }
@@ -214,15 +212,144 @@ fn millis(wait: Duration) -> u64 {
 #[cfg(feature = "tonic")]
 pub fn to_status(rejection: &Rejection) -> tonic::Status {
     let mut status = tonic::Status::new(
-        tonic::Code::from_i32(grpc_code(rejection.reason())),
+        tonic::Code::from_i32(i32::from(grpc_code(rejection.reason()))),
         rejection.to_string(),
     );
     if let Some(wait) = rejection.retry_after() {
         status
             .metadata_mut()
-            .insert("grpc-retry-pushback-ms", millis(wait).into());
+            .insert(grpc::RETRY_PUSHBACK_MS_KEY, millis(wait).into());
     }
     status
+}
+
+// ===== plugging responders into layers =====
+
+/// Refuses with a response: plug it into any tollgate layer (`.refuse_with(AsResponse::new())`)
+/// so refusals are answered as HTTP responses or gRPC trailers-only responses (see the
+/// table in the crate docs) and the layer keeps its inner service's error type:
+/// `Infallible` on an axum router.
+///
+/// It reads the request's protocol only when the layer may refuse, and builds the
+/// response with a [`RejectionResponder`] ([`DefaultResponder`] unless
+/// [`AsResponse::with`] names another).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use tollgate_core::{Reason, Refuse, Refusal, Rejection};
+/// use tollgate_http::AsResponse;
+///
+/// let request = http::Request::new(());
+/// let refusal = AsResponse::new().prepare(&request);
+/// let answered: Result<http::Response<String>, Infallible> =
+///     refusal.refuse(Rejection::new(Reason::Draining));
+/// assert_eq!(answered.unwrap().status(), 503);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsResponse<R = DefaultResponder> {
+    responder: R,
+}
+
+impl AsResponse {
+    /// The conventional responses of [`DefaultResponder`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<R> AsResponse<R> {
+    /// Responses built by `responder`, such as a closure (see [`RejectionResponder`]).
+    pub fn with(responder: R) -> Self {
+        Self { responder }
+    }
+
+    /// The responder.
+    pub fn responder(&self) -> &R {
+        &self.responder
+    }
+}
+
+impl<R: Clone, B> Refuse<Request<B>> for AsResponse<R> {
+    type Refusal = ResponseRefusal<R>;
+
+    #[inline]
+    fn prepare(&self, request: &Request<B>) -> ResponseRefusal<R> {
+        ResponseRefusal {
+            responder: self.responder.clone(),
+            protocol: Protocol::of(request),
+        }
+    }
+}
+
+/// One request's refusal as a response: made by [`AsResponse`], see there.
+#[derive(Debug, Clone)]
+pub struct ResponseRefusal<R> {
+    responder: R,
+    protocol: Protocol,
+}
+
+impl<R> ResponseRefusal<R> {
+    /// The protocol the refusal will be answered in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+}
+
+impl<R: RejectionResponder<B>, B, E> Refusal<Response<B>, E> for ResponseRefusal<R> {
+    type Error = E;
+
+    #[inline]
+    fn refuse(self, rejection: Rejection) -> Result<Response<B>, E> {
+        Ok(self.responder.respond(&rejection, self.protocol))
+    }
+
+    #[inline]
+    fn error(error: E) -> E {
+        error
+    }
+}
+
+/// Refuses with a `tonic::Status` error (the conventional code, with
+/// `grpc-retry-pushback-ms`; see [`to_status`]): plug it into a tollgate layer around a
+/// tonic `Channel` so a tonic client reports a refusal as its call's status
+/// (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, `DEADLINE_EXCEEDED`), never `UNKNOWN`.
+///
+/// ```
+/// use tollgate_core::{Reason, Refuse, Refusal, Rejection};
+/// use tollgate_http::AsStatus;
+///
+/// let refused: Result<(), tower::BoxError> =
+///     Refusal::<(), tower::BoxError>::refuse(AsStatus.prepare(&()), Rejection::new(Reason::CircuitOpen));
+/// let status = refused.unwrap_err().downcast::<tonic::Status>().unwrap();
+/// assert_eq!(status.code(), tonic::Code::Unavailable);
+/// ```
+#[cfg(feature = "tonic")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsStatus;
+
+#[cfg(feature = "tonic")]
+impl<Req> Refuse<Req> for AsStatus {
+    type Refusal = AsStatus;
+
+    #[inline]
+    fn prepare(&self, _: &Req) -> AsStatus {
+        AsStatus
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl<Res, E: Into<tollgate_core::BoxError>> Refusal<Res, E> for AsStatus {
+    type Error = tollgate_core::BoxError;
+
+    #[inline]
+    fn refuse(self, rejection: Rejection) -> Result<Res, Self::Error> {
+        Err(Box::new(to_status(&rejection)))
+    }
+
+    #[inline]
+    fn error(error: E) -> Self::Error {
+        error.into()
+    }
 }
 
 #[cfg(test)]
@@ -251,7 +378,7 @@ mod tests {
         ];
         for (reason, http, grpc) in cases {
             assert_eq!(status_code(reason).as_u16(), http, "{reason:?}");
-            assert_eq!(grpc_code(reason), grpc, "{reason:?}");
+            assert_eq!(i32::from(grpc_code(reason)), grpc, "{reason:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use tollgate_core::{Clock, ConfigError, Rejection, SystemClock};
 use super::shard::Shard;
 use super::{KeyedRateLimiter, Overflow, QuotaFor, Shared, TraceKey};
 use crate::counter::StripedCounter;
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// What a keyed limiter does with a new key when its shard of the table is full and
 /// every key in it is still active (none can be evicted without changing a decision).

@@ -17,8 +17,8 @@ pub use builder::{KeyedBuilder, WhenFull};
 use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, KeyedSnapshot, Reservation};
-use crate::quota::Quota;
 use shard::{Entry, Shard};
+use tollgate_core::Quota;
 
 /// Records a rejection with its key (set by [`KeyedBuilder::trace_keys`]).
 type TraceKey<K> = fn(&Rejection, &Quota, &K);

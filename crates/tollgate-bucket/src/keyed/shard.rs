@@ -18,7 +18,7 @@ use hashbrown::HashTable;
 
 use tollgate_core::sync::{AtomicU64, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::quota::Quota;
+use tollgate_core::Quota;
 
 /// A tracked key and its bucket: small, so that a million of them stay cache friendly.
 pub(crate) struct Entry<K> {

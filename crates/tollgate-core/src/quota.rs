@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use tollgate_core::{ConfigError, Policy};
+use crate::{ConfigError, Policy};
 
 /// A validated rate limit: `count` cells per `period`, at most `burst` at one instant.
 ///
@@ -21,7 +21,7 @@ use tollgate_core::{ConfigError, Policy};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_bucket::Quota;
+/// use tollgate_core::Quota;
 ///
 /// // 50 per second, steady: up to 50 at once, one every 20 ms after that.
 /// let steady = Quota::per_second(50).build()?;
@@ -38,7 +38,7 @@ use tollgate_core::{ConfigError, Policy};
 /// Invalid values are errors, never panics:
 ///
 /// ```
-/// use tollgate_bucket::Quota;
+/// use tollgate_core::Quota;
 ///
 /// let err = Quota::per_second(0).build().unwrap_err();
 /// assert_eq!(err.field(), "count");
@@ -62,7 +62,7 @@ pub struct Quota {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_bucket::Quota;
+/// use tollgate_core::Quota;
 ///
 /// let quota = Quota::with_period(3, Duration::from_secs(9)).build()?;
 /// assert_eq!(quota.emission_interval(), Duration::from_secs(3));
@@ -122,15 +122,16 @@ impl Quota {
         Policy::new(u64::from(self.count), self.period)
     }
 
-    /// The emission interval in nanoseconds.
+    /// The emission interval in nanoseconds, as GCRA arithmetic uses it (rounded down
+    /// from `period / count`, never zero).
     #[inline]
-    pub(crate) fn interval_nanos(&self) -> u64 {
+    pub fn interval_nanos(&self) -> u64 {
         self.interval
     }
 
-    /// `burst * interval` in nanoseconds.
+    /// The bucket's capacity, `burst * interval`, in nanoseconds.
     #[inline]
-    pub(crate) fn capacity_nanos(&self) -> u64 {
+    pub fn capacity_nanos(&self) -> u64 {
         self.capacity
     }
 }
@@ -150,7 +151,7 @@ impl QuotaBuilder {
     /// Sets the burst and validates: see [`QuotaBuilder::build`] for the rules.
     ///
     /// ```
-    /// use tollgate_bucket::Quota;
+    /// use tollgate_core::Quota;
     ///
     /// let quota = Quota::per_second(50).burst(10)?;
     /// assert_eq!((quota.count(), quota.burst()), (50, 10));
@@ -168,7 +169,7 @@ impl QuotaBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tollgate_bucket::Quota;
+    /// use tollgate_core::Quota;
     ///
     /// assert_eq!(Quota::per_minute(6).build()?.burst(), 6);
     /// let err = Quota::with_period(1, Duration::ZERO).build().unwrap_err();
