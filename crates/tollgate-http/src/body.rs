@@ -255,10 +255,9 @@ mod tests {
         }
     }
 
-    fn frames(
-        items: Vec<Result<Frame<Bytes>, &'static str>>,
-    ) -> StreamBody<futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, &'static str>>>>
-    {
+    type Item = Result<Frame<Bytes>, &'static str>;
+
+    fn frames(items: Vec<Item>) -> StreamBody<futures::stream::Iter<std::vec::IntoIter<Item>>> {
         StreamBody::new(futures::stream::iter(items))
     }
 
