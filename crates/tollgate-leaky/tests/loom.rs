@@ -13,7 +13,7 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use loom::thread;
-use tollgate_core::{ManualClock, Timestamp};
+use tollgate_core::{ManualClock, Quota, Timestamp};
 use tollgate_leaky::{Admit, Shaper, Turn, Waiter};
 
 #[derive(Default)]
@@ -38,9 +38,9 @@ fn at(n: u64) -> Timestamp {
 }
 
 fn shaper() -> Shaper<ManualClock> {
-    Shaper::builder()
-        .interval(INTERVAL)
-        .build_with_clock(ManualClock::new())
+    Shaper::builder(Quota::with_period(1, INTERVAL).burst(1).unwrap())
+        .clock(ManualClock::new())
+        .build()
         .unwrap()
 }
 
@@ -109,7 +109,7 @@ fn cancelled_head_hands_its_slot_on_under_concurrent_arrival() {
         }
         assert_eq!(newcomer.poll_turn(at(1), Waker::noop()), Turn::At(at(2)));
         let snap = shaper.snapshot_at(at(1));
-        assert_eq!((snap.released, snap.cancelled, snap.queue_len), (2, 1, 1));
+        assert_eq!((snap.admitted, snap.cancelled, snap.queued), (2, 1, 1));
     });
 }
 
