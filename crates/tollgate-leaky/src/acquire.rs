@@ -39,10 +39,7 @@ impl<C: Clock> Shaper<C> {
             Ok(Admit::Wait(waiter)) => (Some(Queued::new(waiter)), None),
             Err(rejection) => (None, Some(rejection)),
         };
-        Acquire {
-            turn,
-            rejection,
-        }
+        Acquire { turn, rejection }
     }
 }
 

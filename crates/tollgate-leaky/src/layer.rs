@@ -3,7 +3,8 @@ use tower_layer::Layer;
 
 use crate::feedback::NoFeedback;
 use crate::service::Shape;
-use crate::shaper::{Shaper, Snapshot};
+use crate::shaper::Shaper;
+use crate::snapshot::Snapshot;
 use crate::weigh::Unit;
 
 /// Applies a [`Shaper`] to a tower service: each request waits its turn in the

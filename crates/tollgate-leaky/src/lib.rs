@@ -83,6 +83,7 @@ mod future;
 mod layer;
 mod service;
 mod shaper;
+mod snapshot;
 mod waiter;
 mod weigh;
 
@@ -92,6 +93,7 @@ pub use feedback::{Feedback, NoFeedback, Signal};
 pub use future::ResponseFuture;
 pub use layer::ShapeLayer;
 pub use service::Shape;
-pub use shaper::{Admit, Shaper, Snapshot};
+pub use shaper::{Admit, Shaper};
+pub use snapshot::Snapshot;
 pub use waiter::{Turn, Waiter};
 pub use weigh::{Unit, Weigh};

@@ -5,7 +5,8 @@ use tower_service::Service;
 
 use crate::feedback::{Feedback, NoFeedback};
 use crate::future::ResponseFuture;
-use crate::shaper::{Admit, Shaper, Snapshot};
+use crate::shaper::{Admit, Shaper};
+use crate::snapshot::Snapshot;
 use crate::weigh::{Unit, Weigh};
 
 /// A service shaped by a [`Shaper`]; built by [`ShapeLayer`](crate::ShapeLayer), whose
@@ -32,7 +33,13 @@ impl<S, C> Shape<S, C> {
 }
 
 impl<S, C, F, W, R> Shape<S, C, F, W, R> {
-    pub(crate) fn from_parts(inner: S, shaper: Shaper<C>, feedback: F, weigh: W, refuse: R) -> Self {
+    pub(crate) fn from_parts(
+        inner: S,
+        shaper: Shaper<C>,
+        feedback: F,
+        weigh: W,
+        refuse: R,
+    ) -> Self {
         Self {
             inner,
             shaper,

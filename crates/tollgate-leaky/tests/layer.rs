@@ -282,5 +282,8 @@ async fn refuse_with_answers_refusals_in_kind_and_waiting_requests_still_wait() 
     // The layer and the service read the same shaper.
     let (from_layer, from_service) = (layer.snapshot(), svc.snapshot());
     assert_eq!(from_layer, from_service);
-    assert_eq!((from_layer.admitted, from_layer.rejected, from_layer.queued), (2, 1, 0));
+    assert_eq!(
+        (from_layer.admitted, from_layer.rejected, from_layer.queued),
+        (2, 1, 0)
+    );
 }

@@ -259,7 +259,9 @@ fn builder_names_the_field_it_refuses() {
         let err = quota.unwrap_err();
         assert_eq!(err.field(), field, "{err}");
     }
-    let slow = Quota::with_period(1, Duration::from_secs(7200)).burst(1).unwrap();
+    let slow = Quota::with_period(1, Duration::from_secs(7200))
+        .burst(1)
+        .unwrap();
     let cases = [
         (Shaper::builder(slow), "quota"),
         (every_100ms().max_queue(0), "max_queue"),
@@ -282,7 +284,9 @@ fn builder_names_the_field_it_refuses() {
         assert_eq!(err.field(), field, "{err}");
     }
     // The limits themselves are accepted.
-    let hourly = Quota::with_period(1, Duration::from_secs(3600)).burst(1).unwrap();
+    let hourly = Quota::with_period(1, Duration::from_secs(3600))
+        .burst(1)
+        .unwrap();
     assert!(Shaper::builder(hourly)
         .max_wait(Duration::from_secs(86_400))
         .max_pause(Duration::from_secs(86_400))

@@ -272,7 +272,10 @@ mod tests {
     #[test]
     fn grpc_resource_exhausted_in_headers() {
         let exhausted = code(grpc::RESOURCE_EXHAUSTED);
-        let h = headers(&[(grpc::STATUS, &*exhausted), (grpc::RETRY_PUSHBACK_MS, "1500")]);
+        let h = headers(&[
+            (grpc::STATUS, &*exhausted),
+            (grpc::RETRY_PUSHBACK_MS, "1500"),
+        ]);
         assert_eq!(
             signal_from_headers(StatusCode::OK, &h),
             Signal::Throttled {

@@ -12,9 +12,8 @@
 //! - A server shaper is the same `ShapeLayer` refusing with [`AsResponse`](crate::AsResponse):
 //!   requests wait their turn, and refused ones are answered `429` + `Retry-After` (or a
 //!   gRPC `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms`), with the inner service's
-//!   error type (`Infallible` on axum). Around a tonic `Channel`,
-//!   [`AsStatus`](crate::AsStatus) (feature `tonic`) makes a refusal the call's
-//!   `tonic::Status`.
+//!   error type (`Infallible` on axum). Around a tonic `Channel`, `AsStatus` (feature
+//!   `tonic`) makes a refusal the call's `tonic::Status`.
 //!
 //! A client listening to the server:
 //!

@@ -13,8 +13,8 @@ use super::observe_trailers;
 use crate::{grpc, AsResponse};
 
 fn handler(
-) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future = impl Send>
-       + Clone {
+) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future = impl Send> + Clone
+{
     service_fn(|_: Request<()>| async { Ok(Response::new(String::from("ok"))) })
 }
 
@@ -41,7 +41,10 @@ async fn grpc_requests_are_refused_with_a_status_and_pushback() {
     let first = server.ready().await.unwrap().call(grpc());
     let refused = server.ready().await.unwrap().call(grpc()).await.unwrap();
     assert_eq!(refused.status(), 200, "trailers-only");
-    assert_eq!(grpc::status(refused.headers()), Some(grpc::RESOURCE_EXHAUSTED));
+    assert_eq!(
+        grpc::status(refused.headers()),
+        Some(grpc::RESOURCE_EXHAUSTED)
+    );
     // Would wait 100 ms with 50 ms allowed: fits 50 ms later.
     assert_eq!(refused.headers()[grpc::RETRY_PUSHBACK_MS], "50");
     assert_eq!(first.await.unwrap().body(), "ok");
