@@ -131,3 +131,49 @@ fn concurrent_admissions_never_share_a_slot() {
         assert_eq!(waiting.poll_turn(at(0), Waker::noop()), Turn::At(at(1)));
     });
 }
+
+/// The naive protocol the real waiter avoids: the successor checks whether it is the
+/// head and registers its waker in two critical sections. A release in between finds
+/// no waker and wakes nobody, and the successor waits for ever. [`Waiter::poll_turn`]
+/// checks and registers under one lock, so the model above holds.
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn naive_check_then_register_loses_the_wake_up() {
+    use std::collections::{HashMap, VecDeque};
+
+    use loom::sync::{Arc, Mutex};
+
+    struct Naive {
+        queue: Mutex<VecDeque<u64>>,
+        wakers: Mutex<HashMap<u64, Waker>>,
+    }
+
+    loom::model(|| {
+        let naive = Arc::new(Naive {
+            queue: Mutex::new(VecDeque::from([1, 2])),
+            wakers: Mutex::new(HashMap::new()),
+        });
+        let shared = naive.clone();
+        let releaser = thread::spawn(move || {
+            // Release the head, then wake its successor if it registered.
+            let next = {
+                let mut queue = shared.queue.lock().unwrap();
+                queue.pop_front();
+                queue.front().copied()
+            };
+            let waker = next.and_then(|id| shared.wakers.lock().unwrap().remove(&id));
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        let (waker, wakes) = counting_waker();
+        let is_head = naive.queue.lock().unwrap().front() == Some(&2);
+        if !is_head {
+            naive.wakers.lock().unwrap().insert(2, waker);
+        }
+        releaser.join().unwrap();
+        if !is_head {
+            assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "lost wake-up");
+        }
+    });
+}

@@ -440,3 +440,23 @@ fn an_exhausted_quota_pauses_until_its_reset_and_counts_as_accepted() {
     sim.run_to_end();
     assert_eq!(sim.slots[a].released_at, Some(at_ms(3000)));
 }
+
+#[test]
+fn adaptive_throttling_draws_from_the_shared_generator_by_default() {
+    let mut sim = Sim::new(every_100ms_burst(1000).adaptive(2.0, Duration::from_secs(10)));
+    // The backend accepts nothing: after n requests p = n / (n + 1), so almost all are
+    // shed (about ln 200 ≈ 6 get through on average), but never the first, at p = 0.
+    let mut shed = 0;
+    for i in 0..200 {
+        match sim.admit(1) {
+            Ok(_) => {}
+            Err(r) => {
+                assert_ne!(i, 0, "p = 0 sheds nothing");
+                assert_eq!(r.reason(), Reason::Throttled);
+                shed += 1;
+            }
+        }
+    }
+    assert!((150..200).contains(&shed), "{shed} shed");
+    assert_eq!(sim.shaper.snapshot().rejected, shed);
+}
