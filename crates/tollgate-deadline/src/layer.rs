@@ -4,8 +4,8 @@
 use tollgate_core::{AsError, TokioClock};
 use tower_layer::Layer;
 
-use crate::{DeadlinePolicy, DeadlineSnapshot, Local, ServerDeadline, Timeout, TimeoutPolicy};
 use crate::TimeoutSnapshot;
+use crate::{DeadlinePolicy, DeadlineSnapshot, Local, ServerDeadline, Timeout, TimeoutPolicy};
 
 /// Runs each request under the deadline its caller sent (see [`DeadlinePolicy`]):
 /// refuses budgets that are spent, too small or malformed before the inner service

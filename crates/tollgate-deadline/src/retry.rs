@@ -48,7 +48,9 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
-use tollgate_core::{timer, Clock, ConfigError, DeadlineKind, Reason, Rejection, Timestamp, TokioClock};
+use tollgate_core::{
+    timer, Clock, ConfigError, DeadlineKind, Reason, Rejection, Timestamp, TokioClock,
+};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::Policy;
 use tower::BoxError;
@@ -118,7 +120,6 @@ impl DeadlineRetry {
 }
 
 impl<C> DeadlineRetry<C> {
-
     /// The most retries after the first try.
     pub fn max_retries(&self) -> u32 {
         self.max_retries

@@ -215,7 +215,6 @@ pub fn carry<F: Future>(future: F) -> Scoped<F> {
     Scoped::new(current_with_kind(), future)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -251,14 +250,14 @@ mod tests {
         });
         assert_eq!(seen_in_call.get(), Some((d, DeadlineKind::Total)));
         assert_eq!(Deadline::current(), None);
-        assert_eq!(
-            block_on(fut),
-            Some((d, DeadlineKind::Total))
-        );
+        assert_eq!(block_on(fut), Some((d, DeadlineKind::Total)));
         // A later deadline inside an earlier scope keeps the earlier one and its kind.
         let later = Deadline::after(d.timestamp(), Duration::from_secs(1));
         let inner = block_on(d.scope(async move {
-            scoped_call(later, DeadlineKind::PerTry, || async { current_with_kind() }).await
+            scoped_call(later, DeadlineKind::PerTry, || async {
+                current_with_kind()
+            })
+            .await
         }));
         assert_eq!(inner, Some((d, DeadlineKind::Inherited)));
     }

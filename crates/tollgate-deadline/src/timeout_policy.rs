@@ -172,7 +172,10 @@ impl<C> TimeoutPolicyBuilder<C> {
                 return Err(ConfigError::new(field, "must be greater than zero"));
             }
             if self.margin >= timeout {
-                return Err(ConfigError::new("margin", format!("must be below `{field}`")));
+                return Err(ConfigError::new(
+                    "margin",
+                    format!("must be below `{field}`"),
+                ));
             }
         }
         Ok(TimeoutPolicy {

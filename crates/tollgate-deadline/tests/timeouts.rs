@@ -47,7 +47,9 @@ async fn per_try_fires_at_its_instant() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_millis(250)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(250)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::PerTry);
@@ -59,10 +61,14 @@ async fn total_fires_first_when_it_is_earlier_and_is_named_total() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::total(Duration::from_millis(100)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_millis(100)).unwrap(),
+        ))
         // A per-try longer than what the total leaves: the total's instant wins, and
         // the error says total even if the per-try future notices first.
-        .layer(TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_millis(400)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(400)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::Total);
@@ -74,7 +80,9 @@ async fn inherited_deadline_bounds_the_layers_and_is_named_inherited() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::total(Duration::from_secs(2)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_secs(2)).unwrap(),
+        ))
         .service(inner);
     let deadline = Deadline::after(now(), Duration::from_millis(30));
     let err = deadline
@@ -90,7 +98,9 @@ async fn spent_budget_fails_fast_without_calling() {
     let t0 = Instant::now();
     let (inner, starts) = slow(t0, Duration::ZERO);
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_secs(1)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_secs(1)).unwrap(),
+        ))
         .service(inner);
     let deadline = Deadline::after(now(), Duration::from_millis(10));
     tokio::time::advance(Duration::from_millis(10)).await;
@@ -128,9 +138,13 @@ async fn retries_stop_when_the_budget_cannot_cover_another_try() {
         .build()
         .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::total(Duration::from_millis(1200)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_millis(1200)).unwrap(),
+        ))
         .layer(RetryLayer::new(policy))
-        .layer(TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_millis(300)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(300)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     // Try 1: 0..300; backoff 50 -> try 2: 350..650; backoff 100 -> try 3: 750..1050.
@@ -174,7 +188,9 @@ async fn carry_takes_the_deadline_into_spawned_tasks() {
     let deadline = Deadline::after(now(), Duration::from_millis(40));
     let (inner, _) = slow(t0, Duration::from_secs(1));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(TimeoutPolicy::total(Duration::from_secs(5)).unwrap()))
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_secs(5)).unwrap(),
+        ))
         .service(inner);
     let err = deadline
         .scope(async move { tokio::spawn(carry(svc.oneshot(()))).await })
@@ -200,8 +216,14 @@ async fn snapshot_counts_outcomes_by_the_deadline_that_fired() {
     let early = Deadline::after(now(), Duration::from_millis(20));
     assert!(early.scope(svc.clone().oneshot(())).await.is_err());
     let s = layer.snapshot();
-    assert_eq!((s.admitted, s.rejected, s.cut_off, s.unbounded), (2, 1, 2, 0));
-    assert_eq!((s.fired.total, s.fired.inherited, s.fired.per_try), (1, 2, 0));
+    assert_eq!(
+        (s.admitted, s.rejected, s.cut_off, s.unbounded),
+        (2, 1, 2, 0)
+    );
+    assert_eq!(
+        (s.fired.total, s.fired.inherited, s.fired.per_try),
+        (1, 2, 0)
+    );
     assert_eq!(svc.snapshot(), s);
 }
 

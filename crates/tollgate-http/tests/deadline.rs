@@ -74,9 +74,11 @@ const GRPC: (&str, &str) = ("content-type", "application/grpc");
 #[tokio::test(start_paused = true)]
 async fn sent_budget_is_capped_reduced_by_the_margin_and_scoped() {
     let seen = Seen::default();
-    let layer = server(DeadlinePolicy::builder()
-        .max(Duration::from_secs(2))
-        .margin(Duration::from_millis(50)));
+    let layer = server(
+        DeadlinePolicy::builder()
+            .max(Duration::from_secs(2))
+            .margin(Duration::from_millis(50)),
+    );
     let svc = layer.layer(handler(Duration::ZERO, seen.clone()));
     let ms = |n| Some(Duration::from_millis(n));
     svc.clone()
@@ -114,7 +116,7 @@ async fn default_applies_when_nothing_is_sent_and_seconds_header_is_read() {
             .header("x-timeout", HeaderUnit::Seconds)
             .unwrap(),
     )
-        .layer(handler(Duration::ZERO, seen.clone()));
+    .layer(handler(Duration::ZERO, seen.clone()));
     svc.clone().oneshot(req(&[])).await.unwrap();
     svc.oneshot(req(&[("x-timeout", "3")])).await.unwrap();
     let ms = |n| Some(Duration::from_millis(n));
@@ -127,8 +129,8 @@ async fn default_applies_when_nothing_is_sent_and_seconds_header_is_read() {
 #[tokio::test(start_paused = true)]
 async fn handler_outliving_the_deadline_is_cut_off_at_its_instant() {
     let t0 = Instant::now();
-    let svc = server(DeadlinePolicy::builder())
-        .layer(handler(Duration::from_secs(10), Seen::default()));
+    let svc =
+        server(DeadlinePolicy::builder()).layer(handler(Duration::from_secs(10), Seen::default()));
     let res = svc
         .clone()
         .oneshot(req(&[("request-timeout", "400")]))
@@ -151,10 +153,12 @@ async fn handler_outliving_the_deadline_is_cut_off_at_its_instant() {
 #[tokio::test(start_paused = true)]
 async fn spent_or_too_small_budgets_are_refused_before_the_handler() {
     let seen = Seen::default();
-    let svc = server(DeadlinePolicy::builder()
-        .margin(Duration::from_millis(10))
-        .min(Duration::from_millis(5)))
-        .layer(handler(Duration::ZERO, seen.clone()));
+    let svc = server(
+        DeadlinePolicy::builder()
+            .margin(Duration::from_millis(10))
+            .min(Duration::from_millis(5)),
+    )
+    .layer(handler(Duration::ZERO, seen.clone()));
     for sent in ["0m", "10m", "14m"] {
         let res = svc
             .clone()
@@ -171,10 +175,7 @@ async fn spent_or_too_small_budgets_are_refused_before_the_handler() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let stats = svc.snapshot();
-    assert_eq!(
-        (stats.spent, stats.admitted, stats.cut_off),
-        (3, 1, 0)
-    );
+    assert_eq!((stats.spent, stats.admitted, stats.cut_off), (3, 1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,10 +204,12 @@ async fn malformed_values_are_refused_or_ignored_by_configuration() {
     assert_eq!(strict_layer.snapshot().malformed, 3);
     assert_eq!(strict_layer.snapshot().rejected, 3);
 
-    let lenient = server(DeadlinePolicy::builder()
-        .default_budget(Duration::from_secs(1))
-        .on_malformed(OnMalformed::Ignore))
-        .layer(handler(Duration::ZERO, seen.clone()));
+    let lenient = server(
+        DeadlinePolicy::builder()
+            .default_budget(Duration::from_secs(1))
+            .on_malformed(OnMalformed::Ignore),
+    )
+    .layer(handler(Duration::ZERO, seen.clone()));
     let res = lenient
         .oneshot(req(&[("grpc-timeout", "-1S")]))
         .await
@@ -238,12 +241,10 @@ fn kind_of(err: &BoxError) -> DeadlineKind {
 async fn budget_shrinks_across_two_hops() {
     let t0 = Instant::now();
     let sent = Arc::new(Mutex::new(Vec::new()));
-    let client = client(TimeoutPolicy::builder()
-        .margin(Duration::from_millis(10)))
+    let client = client(TimeoutPolicy::builder().margin(Duration::from_millis(10)))
         .layer(recorder(sent.clone()));
-    let a = server(DeadlinePolicy::builder()
-        .margin(Duration::from_millis(20)))
-        .layer(service_fn(move |_: Request<()>| {
+    let a = server(DeadlinePolicy::builder().margin(Duration::from_millis(20))).layer(service_fn(
+        move |_: Request<()>| {
             let client = client.clone();
             async move {
                 // A works 300 ms, then calls B over gRPC and over plain HTTP.
@@ -252,7 +253,8 @@ async fn budget_shrinks_across_two_hops() {
                 client.oneshot(req(&[])).await.unwrap();
                 Ok::<_, Infallible>(Response::new(String::new()))
             }
-        }));
+        },
+    ));
     a.oneshot(req(&[("grpc-timeout", "1S")])).await.unwrap();
     let sent = sent.lock().unwrap();
     // 1000 sent - 20 (A's margin) - 300 (A's work) - 10 (network margin) = 670 ms.
@@ -264,11 +266,13 @@ async fn budget_shrinks_across_two_hops() {
 #[tokio::test(start_paused = true)]
 async fn client_fails_fast_without_sending_and_names_the_deadline() {
     let sent = Arc::new(Mutex::new(Vec::new()));
-    let client = client(TimeoutPolicy::builder()
-        .total(Duration::from_secs(1))
-        .margin(Duration::from_millis(10))
-        .min(Duration::from_millis(5)))
-        .layer(recorder(sent.clone()));
+    let client = client(
+        TimeoutPolicy::builder()
+            .total(Duration::from_secs(1))
+            .margin(Duration::from_millis(10))
+            .min(Duration::from_millis(5)),
+    )
+    .layer(recorder(sent.clone()));
     // Inherited 14 ms: 4 ms would be sent, below the 5 ms minimum.
     let err = Deadline::after(now(), Duration::from_millis(14))
         .scope(client.clone().oneshot(req(&[])))
@@ -300,9 +304,7 @@ async fn client_cuts_off_a_slow_call_at_its_total() {
         tokio::time::sleep(Duration::from_secs(10)).await;
         Ok::<_, Infallible>(Response::new(()))
     });
-    let client = client(TimeoutPolicy::builder()
-        .total(Duration::from_millis(250)))
-        .layer(slow);
+    let client = client(TimeoutPolicy::builder().total(Duration::from_millis(250))).layer(slow);
     let err = client.oneshot(req(&[])).await.unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::Total);
     assert_eq!(t0.elapsed(), Duration::from_millis(250));
