@@ -48,7 +48,7 @@ fn timeout_plan_binary_exits_non_zero_on_errors() {
     // invoked (`--all-targets`, `--test timeout_plan`, ...), and names them here.
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_timeout_plan"));
     let run = |plan: &str| {
-        Command::new(&exe)
+        Command::new(exe)
             .arg(format!(
                 "{}/examples/plans/{plan}",
                 env!("CARGO_MANIFEST_DIR")
