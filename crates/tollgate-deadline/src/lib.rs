@@ -19,10 +19,10 @@
 //! - `checker` (feature `checker`) finds misaligned timeouts along a chain of hops,
 //!   from code or from a TOML timeout plan.
 //!
-//! Refusals are [`tollgate_core::Rejection`]s with
-//! [`Reason::DeadlineExceeded`](tollgate_core::Reason::DeadlineExceeded) naming which
-//! deadline fired ([`DeadlineKind`](tollgate_core::DeadlineKind)), or
-//! [`Reason::MalformedHeader`](tollgate_core::Reason::MalformedHeader) for a sent budget
+//! Refusals are [`Rejection`]s with
+//! [`Reason::DeadlineExceeded`] naming which
+//! deadline fired ([`DeadlineKind`]), or
+//! [`Reason::MalformedHeader`] for a sent budget
 //! that could not be read.
 //!
 //! Deadlines are read on the policies' clock, a `TokioClock` by default: tokio's
