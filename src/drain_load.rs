@@ -24,13 +24,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tollgate_drain::{Drain, Report};
-use tollgate_http::drain::DrainLayer;
+use tollgate_drain::{Drain, DrainLayer, Report};
+use tollgate_http::drain::UntilBodyEnd;
+use tollgate_http::AsResponse;
 
 /// How the server shuts down when the deploy starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
-    /// `DrainLayer` + a `Drain` driving `axum::serve(..).with_graceful_shutdown(drain.done())`.
+    /// `DrainLayer` (`AsResponse`, `UntilBodyEnd`) + a `Drain` driving `axum::serve(..).with_graceful_shutdown(drain.done())`.
     Drained,
     /// Plain `axum::serve(..).with_graceful_shutdown(signal)`, the signal being the
     /// deploy itself.
@@ -262,7 +263,11 @@ fn serve(
         };
         match shutdown {
             Shutdown::Drained => {
-                let app = app.layer(DrainLayer::new(drain.clone()));
+                let app = app.layer(
+                    DrainLayer::new(drain.clone())
+                        .refuse_with(AsResponse::new())
+                        .track_with(UntilBodyEnd),
+                );
                 let driver = tokio::spawn(drain.clone().run_until(deployed));
                 let server = axum::serve(listener, app).with_graceful_shutdown(drain.done());
                 let killed = kill_after_grace(server, drain.announced(), plan.grace).await;
