@@ -17,11 +17,11 @@ fn drain(propagation_ms: u64, deadline_ms: u64) -> Drain {
 
 /// The test's own reading of the drain's clock.
 #[derive(Clone, Copy)]
-struct Instant(Timestamp);
+struct Started(Timestamp);
 
-impl Instant {
+impl Started {
     fn now() -> Self {
-        Instant(TokioClock::new().now())
+        Started(TokioClock::new().now())
     }
 
     fn elapsed(self) -> Duration {
@@ -30,7 +30,7 @@ impl Instant {
 }
 
 /// Records every phase the drain announces, with its time since `t0`.
-fn record(drain: &Drain, t0: Instant) -> tokio::task::JoinHandle<Vec<(Phase, Duration)>> {
+fn record(drain: &Drain, t0: Started) -> tokio::task::JoinHandle<Vec<(Phase, Duration)>> {
     let mut rx = drain.subscribe();
     tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -51,7 +51,7 @@ fn ms(n: u64) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn idle_drain_moves_through_every_phase_at_exact_instants() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(2_000, 10_000);
     // A watch shows the latest phase: closing and done coincide here, so each is
     // awaited on its own.
@@ -82,7 +82,7 @@ async fn idle_drain_moves_through_every_phase_at_exact_instants() {
 
 #[tokio::test(start_paused = true)]
 async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_request() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(1_000, 10_000);
     let phases = record(&drain, t0);
     let before = drain.enter().unwrap();
@@ -138,7 +138,7 @@ async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_requ
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_cuts_what_is_still_in_flight_and_reports_it() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(1_000, 4_000);
     let finishes = drain.enter().unwrap();
     let stuck = [drain.enter().unwrap(), drain.enter().unwrap()];
@@ -196,7 +196,7 @@ async fn a_second_driver_waits_for_the_first_ones_report() {
 
 #[tokio::test(start_paused = true)]
 async fn the_programmatic_trigger_and_the_user_future_are_alternatives() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(0, 1_000);
     let driver = tokio::spawn(drain.clone().run_until(tokio::time::sleep(ms(60_000))));
     tokio::time::sleep(ms(250)).await;

@@ -60,6 +60,33 @@ impl<B> Track<Request<B>> for UntilBodyEnd {
 
 /// One request's [`UntilBodyEnd`] tracking: its protocol and whether it came over
 /// HTTP/1. See [`UntilBodyEnd`].
+///
+/// It also marks the drain's own refusals: on HTTP/1 they carry `Connection: close`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::convert::Infallible;
+/// use std::time::Duration;
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tollgate_drain::{Drain, DrainLayer};
+/// use tollgate_http::drain::UntilBodyEnd;
+/// use tollgate_http::AsResponse;
+///
+/// let drain = Drain::builder().propagation_delay(Duration::ZERO).deadline(Duration::from_secs(1)).build()?;
+/// let svc = DrainLayer::new(drain.clone())
+///     .refuse_with(AsResponse::new())
+///     .track_with(UntilBodyEnd)
+///     .layer(service_fn(|_: http::Request<()>| async {
+///         Ok::<_, Infallible>(http::Response::new(String::from("ok")))
+///     }));
+/// drain.start();
+/// drain.clone().run().await;
+/// let response = svc.oneshot(http::Request::new(())).await?;
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["connection"], "close");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTracking {
     protocol: Protocol,
