@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tollgate_drain::{Drain, DrainLayer, Report};
+use tollgate_drain::{Drain, DrainLayer, DrainReport};
 use tollgate_http::drain::UntilBodyEnd;
 use tollgate_http::AsResponse;
 
@@ -109,7 +109,7 @@ pub struct LoadOutcome {
     /// `true` if the grace period ended first and the server was killed.
     pub killed: bool,
     /// The drain's report, for [`Shutdown::Drained`].
-    pub report: Option<Report>,
+    pub report: Option<DrainReport>,
 }
 
 impl LoadOutcome {
@@ -169,7 +169,7 @@ pub async fn run_load(shutdown: Shutdown, plan: LoadPlan) -> LoadOutcome {
         .build()
         .expect("valid drain timings");
     let (deploy_tx, deploy_rx) = oneshot::channel::<()>();
-    let (exit_tx, exit_rx) = oneshot::channel::<(Instant, bool, Option<Report>)>();
+    let (exit_tx, exit_rx) = oneshot::channel::<(Instant, bool, Option<DrainReport>)>();
     let server = {
         let (started, drain) = (started.clone(), drain.clone());
         std::thread::spawn(move || {
@@ -231,7 +231,7 @@ fn serve(
     started: Arc<Mutex<HashSet<u64>>>,
     drain: Drain,
     deploy: oneshot::Receiver<()>,
-    exit: oneshot::Sender<(Instant, bool, Option<Report>)>,
+    exit: oneshot::Sender<(Instant, bool, Option<DrainReport>)>,
 ) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

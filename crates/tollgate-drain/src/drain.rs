@@ -10,7 +10,7 @@ use tollgate_core::{Reason, Rejection};
 
 use crate::clock::DrainClock;
 use crate::tracker::{Tracker, Word};
-use crate::{DrainBuilder, DrainConfig, Phase, Report, RequestGuard, Snapshot};
+use crate::{DrainBuilder, DrainConfig, DrainReport, Phase, RequestGuard, Snapshot};
 
 /// The drain controller a server shares between its layers, its readiness probe and
 /// its shutdown: cheap to clone, every clone the same drain.
@@ -76,7 +76,7 @@ struct Shared {
 #[derive(Default)]
 struct Marks {
     at_trigger: Option<Word>,
-    report: Option<Report>,
+    report: Option<DrainReport>,
 }
 
 impl Drain {
@@ -182,14 +182,14 @@ impl Drain {
     }
 
     /// Drives the drain once [`start`](Drain::start) is called, and returns its report.
-    pub async fn run(self) -> Report {
+    pub async fn run(self) -> DrainReport {
         self.run_until(std::future::pending()).await
     }
 
     /// Drives the drain once `trigger` resolves or [`start`](Drain::start) is called,
     /// and returns its report. Pass [`terminate()`](crate::terminate) for SIGTERM and
     /// Ctrl-C. If a driver is already running, this one waits for its report.
-    pub async fn run_until<F: Future<Output = ()>>(self, trigger: F) -> Report {
+    pub async fn run_until<F: Future<Output = ()>>(self, trigger: F) -> DrainReport {
         // AcqRel: exactly one caller wins the swap and drives.
         if self.shared.driving.swap(true, Ordering::AcqRel) {
             self.done().await;
@@ -226,7 +226,7 @@ impl Drain {
         let report = {
             let mut marks = self.marks();
             let word = tracker.advance();
-            let report = Report {
+            let report = DrainReport {
                 in_flight_at_trigger: at_trigger.in_flight(),
                 finished: word.completions_since(at_trigger),
                 cut: word.in_flight(),
@@ -266,7 +266,7 @@ impl Drain {
     }
 
     /// The report, once the drain is done.
-    pub fn report(&self) -> Option<Report> {
+    pub fn report(&self) -> Option<DrainReport> {
         self.marks().report
     }
 

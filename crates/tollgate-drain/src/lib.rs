@@ -17,7 +17,7 @@
 //!    *deadline*.
 //! 4. [`Phase::Done`]: nothing is in flight, or the deadline cut what was (bodies end
 //!    cleanly at a frame boundary). [`Drain::done`] resolves: hand it to the server's
-//!    graceful shutdown. The driver returns a [`Report`].
+//!    graceful shutdown. The driver returns a [`DrainReport`].
 //!
 //! Every move is traced at target `tollgate::drain`; [`Drain::snapshot`] gives the
 //! counters for metrics, as do the layer and the service. The phase moves read the
@@ -87,7 +87,7 @@ pub use drain::Drain;
 pub use future::ResponseFuture;
 pub use guard::RequestGuard;
 pub use layer::DrainLayer;
-pub use report::{Phase, Report, Snapshot};
+pub use report::{DrainReport, Phase, Snapshot};
 pub use service::Drained;
 #[cfg(not(loom))]
 pub use signal::terminate;

@@ -113,7 +113,7 @@ pub struct Snapshot {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Report {
+pub struct DrainReport {
     pub(crate) in_flight_at_trigger: u64,
     pub(crate) finished: u64,
     pub(crate) cut: u64,
@@ -122,7 +122,7 @@ pub struct Report {
     pub(crate) done_after: Duration,
 }
 
-impl Report {
+impl DrainReport {
     /// Requests in flight when the drain was triggered.
     pub fn in_flight_at_trigger(&self) -> u64 {
         self.in_flight_at_trigger
@@ -167,7 +167,7 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for DrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
