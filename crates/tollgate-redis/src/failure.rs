@@ -57,31 +57,42 @@ pub enum Mode {
     Failover(OnFailure),
 }
 
-/// Whether Redis is considered down, and until when.
+/// Whether Redis is considered down, and until when (crate-private; public only under
+/// `cfg(loom)` for the models).
 ///
 /// One word: 0 while Redis is up, else one past the local time until which no round
 /// trip is made. A success clears only the failure it saw when its round trip started,
 /// so a slow success that began before a newer failure cannot end that failover early
 /// (`tests/loom.rs`).
+// Public only under `cfg(loom)`, for tests/loom.rs.
 #[derive(Debug, Default)]
-pub(crate) struct Health {
+#[cfg_attr(not(loom), allow(unreachable_pub))]
+pub struct Health {
     down_until: AtomicU64,
 }
 
-/// What [`Health::observe`] found before a decision.
+/// What `Health::observe` found before a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Observed {
+#[cfg_attr(not(loom), allow(unreachable_pub))]
+pub enum Observed {
     /// Up, or the retry time has come: make the round trip. `seen` is handed back to
     /// [`Health::succeeded`].
-    TryRedis { seen: u64 },
+    TryRedis {
+        /// The word read, for `succeeded`.
+        seen: u64,
+    },
     /// Down: decide by the policy, `for_` more.
-    Down { for_: Duration },
+    Down {
+        /// How long the failover lasts from now.
+        for_: Duration,
+    },
 }
 
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 impl Health {
     /// Reads the state at `now`.
     #[inline]
-    pub(crate) fn observe(&self, now: Timestamp) -> Observed {
+    pub fn observe(&self, now: Timestamp) -> Observed {
         // Relaxed: the word publishes no other memory; a stale read only delays or
         // hastens one round trip.
         let word = self.down_until.load(Ordering::Relaxed);
@@ -95,7 +106,7 @@ impl Health {
 
     /// A round trip failed at `now`: no more until `now + retry`. Returns whether this
     /// started a failover (Redis was considered up).
-    pub(crate) fn failed(&self, now: Timestamp, retry: Duration) -> bool {
+    pub fn failed(&self, now: Timestamp, retry: Duration) -> bool {
         let until = (now + retry).as_nanos().saturating_add(1);
         // Relaxed: as in `observe`; `fetch_max` keeps the latest retry time whatever
         // the order in which concurrent failures land.
@@ -104,7 +115,7 @@ impl Health {
 
     /// A round trip that started having seen `seen` succeeded. Returns whether this
     /// ended a failover.
-    pub(crate) fn succeeded(&self, seen: u64) -> bool {
+    pub fn succeeded(&self, seen: u64) -> bool {
         if seen == 0 {
             return false;
         }
@@ -116,7 +127,7 @@ impl Health {
     }
 
     /// Whether a failover is in force at `now`.
-    pub(crate) fn is_down(&self, now: Timestamp) -> bool {
+    pub fn is_down(&self, now: Timestamp) -> bool {
         matches!(self.observe(now), Observed::Down { .. })
     }
 }

@@ -77,20 +77,31 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(not(loom))]
 mod builder;
 mod failure;
+#[cfg(not(loom))]
 mod key;
+#[cfg(not(loom))]
 mod limiter;
+#[cfg(not(loom))]
 mod local;
+#[cfg(not(loom))]
 mod script;
 
+#[cfg(not(loom))]
 pub use builder::RedisBuilder;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use failure::{Health, Observed};
 pub use failure::{Mode, OnFailure};
+#[cfg(not(loom))]
 pub use key::RedisKey;
+#[cfg(not(loom))]
 pub use limiter::RedisRateLimiter;
 pub use tollgate_core::Quota;
 
-/// What a [`RedisRateLimiter`] has done, and how it decides now.
+/// What a `RedisRateLimiter` has done, and how it decides now.
 ///
 /// ```
 /// use tollgate_redis::{Mode, Snapshot};

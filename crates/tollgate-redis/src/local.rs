@@ -167,28 +167,25 @@ mod tests {
     fn a_known_tat_refuses_exactly_what_redis_would() {
         let t = LocalTable::new(100);
         assert_eq!(t.decide(b"k", 1, CELLS, ms(0)), Local::Unknown);
-        t.saw(b"k", ms(250), ms(0)); // both cells spent and then some
+        // TAT 250 ms: at 10 ms, one cell needs TAT + 100 <= now + 200, so 140 ms more.
+        t.saw(b"k", ms(250), ms(0));
         assert_eq!(
             t.decide(b"k", 1, CELLS, ms(10)),
             Local::Limited {
-                wait: Duration::from_millis(40)
+                wait: Duration::from_millis(140)
             }
         );
         assert_eq!(
             t.decide(b"k", 2, CELLS, ms(10)),
             Local::Limited {
-                wait: Duration::from_millis(140)
+                wait: Duration::from_millis(240)
             },
             "a larger request waits longer"
         );
+        assert_eq!(t.decide(b"k", 1, CELLS, ms(150)), Local::Unknown, "one fits now");
+        t.saw(b"k", ms(100), ms(150));
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(50)),
-            Local::Unknown,
-            "one fits now"
-        );
-        t.saw(b"k", ms(100), ms(50));
-        assert_eq!(
-            t.decide(b"k", 2, CELLS, ms(50)),
+            t.decide(b"k", 2, CELLS, ms(150)),
             Local::Limited {
                 wait: Duration::from_millis(100)
             },
