@@ -1,6 +1,7 @@
 //! The workspace's task runner. `cargo xtask test` runs every check CI runs:
 //! formatting, clippy, every feature of every library crate on its own (cargo-hack,
-//! installed when missing), the tests of every crate (doc tests and examples included),
+//! installed when missing), the tests (with a real `redis-server`, installed when
+//! missing) of every crate (doc tests and examples included),
 //! the docs with warnings denied, and the loom models of every crate that has them.
 //!
 //! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
@@ -22,7 +23,8 @@ tasks:
 fn main() {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
-        Some("test") => lint()
+        Some("test") => ensure_redis_server()
+            .and_then(|()| lint())
             .and_then(|()| features())
             .and_then(|()| tests())
             .and_then(|()| loom()),
@@ -89,6 +91,38 @@ fn ensure_cargo_hack() -> Result<(), String> {
     }
     eprintln!("xtask: cargo-hack is missing; installing it");
     cargo(&["install", "--locked", "cargo-hack"], &[])
+}
+
+/// The Redis tests start their own `redis-server` on loopback: install it when missing
+/// (Debian's package, as root), or stop at once saying the one command that does.
+fn ensure_redis_server() -> Result<(), String> {
+    let present = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if present("redis-server") && present("redis-cli") {
+        return Ok(());
+    }
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0"));
+    if as_root && present("apt-get") {
+        eprintln!("xtask: redis-server is missing; installing it");
+        for args in [
+            &["update", "-qq"][..],
+            &["install", "-y", "-qq", "redis-server"][..],
+        ] {
+            let status = Command::new("apt-get").args(args).status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err(format!("apt-get {}", args.join(" ")));
+            }
+        }
+        return Ok(());
+    }
+    Err("redis-server is missing: install it with `sudo apt-get install -y redis-server`".into())
 }
 
 fn tests() -> Result<(), String> {
