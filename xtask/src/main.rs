@@ -81,8 +81,8 @@ fn features() -> Result<(), String> {
 
 /// Installs cargo-hack when it is missing, so the test command works on a fresh machine.
 fn ensure_cargo_hack() -> Result<(), String> {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let present = Command::new(&cargo)
+    let cargo_bin = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let present = Command::new(&cargo_bin)
         .args(["hack", "--version"])
         .output()
         .is_ok_and(|out| out.status.success());
