@@ -16,7 +16,7 @@ pub use builder::{KeyedBuilder, WhenFull};
 
 use crate::counter::StripedCounter;
 use crate::gcra;
-use crate::outcome::{Admitted, GiveBack, KeyedSnapshot, Reservation};
+use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 use shard::{Entry, Shard};
 use tollgate_core::Quota;
 
@@ -76,6 +76,7 @@ struct Shared<K> {
     quota_for: Option<QuotaFor<K>>,
     overflow: Option<Arc<Overflow>>,
     trace_key: Option<TraceKey<K>>,
+    name: Option<Arc<str>>,
     admitted: StripedCounter,
     _key: PhantomData<fn(K)>,
 }
@@ -181,7 +182,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         n: u32,
         now: Timestamp,
         max_wait: Duration,
-    ) -> Result<Reservation<C>, Rejection> {
+    ) -> Result<Reservation, Rejection> {
         let now = now.as_nanos();
         let grant = self.acquire(key, n, now, gcra::nanos(max_wait), true)?;
         let bucket: Option<Arc<dyn GiveBack>> = match grant.at {
@@ -244,16 +245,21 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         self.shared.max_keys
     }
 
+    /// The policy name set by [`KeyedBuilder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
+    }
+
     /// The counters so far, and the keys tracked now.
-    pub fn snapshot(&self) -> KeyedSnapshot {
-        let mut snapshot = KeyedSnapshot {
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot {
             admitted: self.shared.admitted.sum(),
-            ..KeyedSnapshot::default()
+            ..Snapshot::default()
         };
         for shard in self.shared.shards.iter() {
             // Relaxed: a metrics read needs no ordering with the buckets.
             snapshot.rejected += shard.rejected.load(Ordering::Relaxed);
-            snapshot.tracked_keys += shard.read().entries.len();
+            snapshot.keys += shard.read().entries.len();
         }
         snapshot
     }
@@ -410,7 +416,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             Some(trace) => trace(&rejection, quota, key),
             None => crate::trace::rejected(&rejection, quota),
         }
-        rejection
+        match &self.shared.name {
+            Some(name) => rejection.with_name(Arc::clone(name)),
+            None => rejection,
+        }
     }
 }
 
@@ -439,6 +448,7 @@ impl<K, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
             .field("quota", &self.quota)
+            .field("name", &self.shared.name)
             .field("max_keys", &self.shared.max_keys)
             .field("shards", &self.shared.shards.len())
             .field("overflow", &self.shared.overflow.is_some())
