@@ -15,8 +15,8 @@ use crate::outcome::Admitted;
 /// with the inner service's response. [`AsError`], the default, notes nothing: its
 /// `Note` is uninhabited, so the admitted path keeps no state and does no work for it.
 ///
-/// Every refusal type a rate-limit layer takes implements it; one that writes nothing
-/// does so in three lines:
+/// Every refusal type a rate-limit layer takes implements it (a custom `Refuse` type
+/// too, if only to write nothing, as `Quiet` below does):
 ///
 /// ```
 /// use std::convert::Infallible;

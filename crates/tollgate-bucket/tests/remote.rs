@@ -21,8 +21,11 @@ const MS: Duration = Duration::from_millis(1);
 struct Scripted {
     clock: TokioClock,
     answers: Arc<Mutex<Vec<tokio::sync::oneshot::Receiver<Decision>>>>,
-    seen: Arc<Mutex<Vec<(String, Timestamp, Option<Duration>)>>>,
+    seen: Arc<Mutex<Vec<Asked>>>,
 }
+
+/// What the limiter was asked: the key, `now` and the maximum wait.
+type Asked = (String, Timestamp, Option<Duration>);
 
 impl Scripted {
     fn new() -> Self {

@@ -48,8 +48,11 @@ pub struct AdmittedHeaders<R = AsResponse> {
     refuse: R,
     /// The `RateLimit-Policy` value of the first policy and name seen: almost every
     /// response states the same, so it is formatted once.
-    policy_cache: Arc<OnceLock<(Policy, Option<Box<str>>, HeaderValue)>>,
+    policy_cache: Arc<OnceLock<CachedPolicy>>,
 }
+
+/// A policy, the name it was stated with, and its `RateLimit-Policy` value.
+type CachedPolicy = (Policy, Option<Box<str>>, HeaderValue);
 
 impl AdmittedHeaders {
     /// Refusals answered by [`AsResponse::new`], admitted responses told the headers.
