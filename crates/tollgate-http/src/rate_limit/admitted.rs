@@ -64,6 +64,20 @@ impl AdmittedHeaders {
 impl<R> AdmittedHeaders<R> {
     /// Refusals answered by `refuse` (such as [`AsResponse::with`] a custom responder),
     /// admitted responses told the headers.
+    ///
+    /// ```
+    /// use tollgate_core::{Reason, Refusal, Refuse, Rejection};
+    /// use tollgate_http::rate_limit::AdmittedHeaders;
+    /// use tollgate_http::{AsResponse, Protocol};
+    ///
+    /// let teapot = |_: &Rejection, _: Protocol| {
+    ///     http::Response::builder().status(418).body(String::new()).unwrap()
+    /// };
+    /// let refuse = AdmittedHeaders::wrap(AsResponse::with(teapot));
+    /// let refused: Result<http::Response<String>, std::convert::Infallible> =
+    ///     refuse.prepare(&http::Request::new(())).refuse(Rejection::new(Reason::RateLimited));
+    /// assert_eq!(refused.unwrap().status(), 418);
+    /// ```
     pub fn wrap(refuse: R) -> Self {
         Self {
             refuse,

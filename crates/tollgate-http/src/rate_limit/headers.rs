@@ -101,7 +101,23 @@ pub fn insert_rejected(headers: &mut HeaderMap, rejection: &Rejection) {
 }
 
 /// Inserts both headers for an admitted request: what is left and when the bucket is
-/// full again. See [`AdmittedHeaders`](super::AdmittedHeaders), which calls it.
+/// full again. [`AdmittedHeaders`](super::AdmittedHeaders) writes the same values.
+///
+/// ```
+/// use tollgate_bucket::{Quota, RateLimiter};
+/// use tollgate_core::ManualClock;
+/// use tollgate_http::rate_limit::insert_admitted;
+///
+/// let limiter = RateLimiter::builder(Quota::per_minute(6).build()?)
+///     .clock(ManualClock::new())
+///     .build()?;
+/// let admitted = limiter.check().unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// insert_admitted(&mut headers, limiter.name(), &admitted);
+/// assert_eq!(headers["ratelimit-policy"], "\"default\";q=6;w=60");
+/// assert_eq!(headers["ratelimit"], "\"default\";r=5;t=10");
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
 pub fn insert_admitted(headers: &mut HeaderMap, name: Option<&str>, admitted: &Admitted) {
     headers.insert(RATELIMIT_POLICY, policy_value(name, admitted.policy()));
     headers.insert(RATELIMIT, admitted_limit_value(name, admitted));
