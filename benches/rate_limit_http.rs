@@ -16,8 +16,9 @@ use axum::extract::ConnectInfo;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::FutureExt;
 use http::{Request, Response};
-use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
-use tollgate_http::rate_limit::{PeerIp, RateLimitHeaders, RateLimitLayer};
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter};
+use tollgate_http::rate_limit::{AdmittedHeaders, PeerIp};
+use tollgate_http::AsResponse;
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -67,7 +68,9 @@ fn layer_overhead(c: &mut Criterion) {
         b.iter(|| black_box(alone.check()))
     });
 
-    let mut direct = RateLimitLayer::direct(RateLimiter::new(quota)).layer(handler);
+    let mut direct = RateLimitLayer::new(RateLimiter::new(quota))
+        .refuse_with(AsResponse::new())
+        .layer(handler);
     group.bench_function("tollgate_direct", |b| {
         b.iter(|| black_box(call(&mut direct, request(peer))))
     });
@@ -78,13 +81,15 @@ fn layer_overhead(c: &mut Criterion) {
             .build()
             .expect("a valid limiter")
     };
-    let mut keyed = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new()).layer(handler);
+    let mut keyed = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new())
+        .refuse_with(AsResponse::new())
+        .layer(handler);
     group.bench_function("tollgate_keyed_peer_ip", |b| {
         b.iter(|| black_box(call(&mut keyed, request(peer))))
     });
 
     let mut with_headers = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new())
-        .headers(RateLimitHeaders::new().on_admitted(true))
+        .refuse_with(AdmittedHeaders::new())
         .layer(handler);
     group.bench_function("tollgate_keyed_peer_ip_with_headers", |b| {
         b.iter(|| black_box(call(&mut with_headers, request(peer))))

@@ -14,9 +14,10 @@ use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tollgate_bucket::{KeyedRateLimiter, Quota};
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer};
 use tollgate_core::ManualClock;
-use tollgate_http::rate_limit::{ForwardedIp, HeaderKey, RateLimitHeaders, RateLimitLayer};
+use tollgate_http::rate_limit::{AdmittedHeaders, ForwardedIp, HeaderKey};
+use tollgate_http::AsResponse;
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -92,17 +93,13 @@ async fn keyed_by_api_key_exact_counts_headers_and_isolation() {
         let clock = ManualClock::new();
         // 10 per second, burst 5: one cell every 100 ms.
         let limiter = KeyedRateLimiter::builder(Quota::per_second(10).burst(5).unwrap())
+            .name("per-key")
             .max_keys(1_000)
             .clock(clock.clone())
             .build()
             .unwrap();
         let layer = RateLimitLayer::keyed(limiter.clone(), HeaderKey::new("x-api-key").unwrap())
-            .headers(
-                RateLimitHeaders::new()
-                    .policy_name("per-key")
-                    .unwrap()
-                    .on_admitted(true),
-            );
+            .refuse_with(AdmittedHeaders::new());
         let addr = serve(
             Router::new()
                 .route("/api", get(|| async { "ok" }))
@@ -155,7 +152,7 @@ async fn keyed_by_api_key_exact_counts_headers_and_isolation() {
         assert_eq!(count(&none, StatusCode::BAD_REQUEST), 3, "{none:#?}");
         assert_eq!(limiter.len(), 2);
         let snap = limiter.snapshot();
-        assert_eq!((snap.admitted, snap.rejected), (14, 13));
+        assert_eq!((snap.admitted, snap.rejected, snap.keys), (14, 13, 2));
     })
     .await
     .expect("test finished in time");
@@ -176,7 +173,8 @@ async fn spoofed_x_forwarded_for_neither_picks_a_bucket_nor_grows_the_table() {
         let layer = RateLimitLayer::keyed(
             limiter.clone(),
             ForwardedIp::trusting(["10.0.0.0/8"]).unwrap(),
-        );
+        )
+        .refuse_with(AsResponse::new());
         let addr = serve(
             Router::new()
                 .route("/api", get(|| async { "ok" }))
@@ -216,7 +214,8 @@ async fn behind_a_trusted_proxy_the_reported_client_is_the_key() {
         let layer = RateLimitLayer::keyed(
             limiter.clone(),
             ForwardedIp::trusting(["127.0.0.1"]).unwrap(),
-        );
+        )
+        .refuse_with(AsResponse::new());
         let addr = serve(
             Router::new()
                 .route("/api", get(|| async { "ok" }))

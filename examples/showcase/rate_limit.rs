@@ -11,8 +11,9 @@ use http::StatusCode;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tollgate_bucket::{KeyedRateLimiter, Quota};
-use tollgate_http::rate_limit::{HeaderKey, RateLimitLayer};
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer};
+use tollgate_http::rate_limit::HeaderKey;
+use tollgate_http::AsResponse;
 
 /// Per key: 20 requests per second, bursts of up to 5.
 const RATE: u32 = 20;
@@ -41,7 +42,8 @@ pub(crate) async fn run() {
     let layer = RateLimitLayer::keyed(
         limiter.clone(),
         HeaderKey::new("x-api-key").expect("a valid header name"),
-    );
+    )
+    .refuse_with(AsResponse::new());
     let app = Router::new()
         .route("/api", get(|| async { "ok" }))
         .layer(layer);
@@ -92,10 +94,7 @@ pub(crate) async fn run() {
     println!();
     println!(
         "   limiter: {} admitted, {} rejected, {} keys tracked; {:.1?} in all.",
-        snap.admitted,
-        snap.rejected,
-        limiter.len(),
-        elapsed
+        snap.admitted, snap.rejected, snap.keys, elapsed
     );
     println!(
         "   Clients at or under the quota lose nothing; faster ones are held to about \

@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_core::sync::{AtomicU64, Ordering};
-use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
+use tollgate_core::{Clock, ConfigError, Quota, Rejection, SystemClock, Timestamp};
 
 use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
-use tollgate_core::Quota;
 
 /// One token bucket (GCRA) shared by every clone: lock-free, no background task.
 ///
@@ -23,7 +22,9 @@ use tollgate_core::Quota;
 /// use tollgate_core::{ManualClock, Reason};
 ///
 /// let clock = ManualClock::new();
-/// let limiter = RateLimiter::with_clock(Quota::per_second(2).build()?, clock.clone());
+/// let limiter = RateLimiter::builder(Quota::per_second(2).build()?)
+///     .clock(clock.clone())
+///     .build()?;
 /// assert!(limiter.check().is_ok());
 /// assert!(limiter.check().is_ok());
 ///
@@ -44,20 +45,100 @@ pub struct RateLimiter<C = SystemClock> {
     shared: Arc<Shared>,
 }
 
+/// Builds a [`RateLimiter`]; start from [`RateLimiter::builder`].
+///
+/// ```
+/// use tollgate_bucket::{Quota, RateLimiter};
+/// use tollgate_core::{ManualClock, Reason};
+///
+/// let limiter = RateLimiter::builder(Quota::per_minute(1).build()?)
+///     .name("login")
+///     .clock(ManualClock::new())
+///     .build()?;
+/// limiter.check().unwrap();
+/// let refused = limiter.check().unwrap_err();
+/// assert_eq!(refused.name(), Some("login"));
+/// assert_eq!(refused.to_string(), "login: rate limited, retry after 60s");
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until `build` is called"]
+pub struct Builder<C> {
+    quota: Quota,
+    name: Option<Arc<str>>,
+    clock: C,
+}
+
+impl<C> Builder<C> {
+    /// Names the limiter's policy: its rejections carry the name (the HTTP face states
+    /// it in the `RateLimit` headers). Printable ASCII, not empty; no name by default.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Reads time from `clock` instead of the system clock.
+    pub fn clock<C2: Clock>(self, clock: C2) -> Builder<C2> {
+        Builder {
+            quota: self.quota,
+            name: self.name,
+            clock,
+        }
+    }
+
+    /// Validates and builds: the name, when set, must be printable ASCII and not empty.
+    ///
+    /// ```
+    /// use tollgate_bucket::{Quota, RateLimiter};
+    ///
+    /// let err = RateLimiter::builder(Quota::per_second(1).build()?)
+    ///     .name("caf\u{e9}")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "name");
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
+    pub fn build(self) -> Result<RateLimiter<C>, ConfigError>
+    where
+        C: Clock,
+    {
+        check_name(self.name.as_deref())?;
+        Ok(RateLimiter {
+            quota: self.quota,
+            clock: self.clock,
+            shared: Arc::new(Shared::new(self.name)),
+        })
+    }
+}
+
+/// A policy name is printable ASCII, so that every face can state it as is.
+pub(crate) fn check_name(name: Option<&str>) -> Result<(), ConfigError> {
+    match name {
+        Some("") => Err(ConfigError::new("name", "must not be empty")),
+        Some(name) if !name.bytes().all(|b| (0x20..=0x7e).contains(&b)) => Err(ConfigError::new(
+            "name",
+            "must be printable ASCII (0x20 to 0x7E)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The bucket, alone on its cache line(s) so that neighbours do not slow its CAS.
 #[repr(align(128))]
 struct Shared {
     tat: AtomicU64,
     rejected: AtomicU64,
     admitted: StripedCounter,
+    name: Option<Arc<str>>,
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(name: Option<Arc<str>>) -> Self {
         Self {
             tat: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             admitted: StripedCounter::default(),
+            name,
         }
     }
 }
@@ -69,7 +150,17 @@ impl GiveBack for Shared {
 }
 
 impl RateLimiter<SystemClock> {
-    /// A limiter on the system clock.
+    /// A builder for a limiter of `quota`, unnamed, on the system clock.
+    pub fn builder(quota: Quota) -> Builder<SystemClock> {
+        Builder {
+            quota,
+            name: None,
+            clock: SystemClock::new(),
+        }
+    }
+
+    /// An unnamed limiter on the system clock: `RateLimiter::builder(quota).build()`,
+    /// which cannot fail.
     ///
     /// ```
     /// use tollgate_bucket::{Quota, RateLimiter};
@@ -79,18 +170,18 @@ impl RateLimiter<SystemClock> {
     /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
     pub fn new(quota: Quota) -> Self {
-        Self::with_clock(quota, SystemClock::new())
+        Self {
+            quota,
+            clock: SystemClock::new(),
+            shared: Arc::new(Shared::new(None)),
+        }
     }
 }
 
 impl<C: Clock> RateLimiter<C> {
-    /// A limiter reading time from `clock`.
-    pub fn with_clock(quota: Quota, clock: C) -> Self {
-        Self {
-            quota,
-            clock,
-            shared: Arc::new(Shared::new()),
-        }
+    /// The policy name set by [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
     }
 
     /// The clock this limiter reads.
@@ -148,7 +239,7 @@ impl<C: Clock> RateLimiter<C> {
         n: u32,
         now: Timestamp,
         max_wait: Duration,
-    ) -> Result<Reservation<C>, Rejection> {
+    ) -> Result<Reservation, Rejection> {
         let now = now.as_nanos();
         if n > self.quota.burst() {
             return Err(self.reject(gcra::over_capacity(self.quota.policy())));
@@ -176,6 +267,7 @@ impl<C: Clock> RateLimiter<C> {
             // Relaxed: a metrics read needs no ordering with the bucket.
             admitted: self.shared.admitted.sum(),
             rejected: self.shared.rejected.load(Ordering::Relaxed),
+            keys: 0,
         }
     }
 
@@ -189,7 +281,10 @@ impl<C: Clock> RateLimiter<C> {
         // Relaxed: a lone counter.
         self.shared.rejected.fetch_add(1, Ordering::Relaxed);
         crate::trace::rejected(&rejection, &self.quota);
-        rejection
+        match &self.shared.name {
+            Some(name) => rejection.with_name(Arc::clone(name)),
+            None => rejection,
+        }
     }
 }
 
@@ -207,6 +302,7 @@ impl<C: fmt::Debug> fmt::Debug for RateLimiter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
             .field("quota", &self.quota)
+            .field("name", &self.shared.name)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }

@@ -3,104 +3,165 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
-use tollgate_core::Rejection;
+use tokio::time::{Instant, Sleep};
+use tollgate_core::{Refusal, Refuse, Rejection, Timestamp};
 use tower_service::Service;
 
+use crate::admitted::OnAdmitted;
+use crate::decide::{Decision, Later};
 use crate::outcome::Reservation;
-use crate::BoxError;
 
 pin_project! {
     /// The response future of [`RateLimit`](crate::RateLimit): the inner call, a
-    /// rejection ready at once, or a wait for a reserved slot followed by the call.
+    /// refusal ready at once, a wait for a reserved slot followed by the call, or a
+    /// remote limiter's answer followed by one of those.
     ///
     /// Dropping it while it waits drops its [`Reservation`], which gives the slot back
     /// when nothing was admitted after it.
-    pub struct ResponseFuture<F, S, Req, C> {
+    pub struct ResponseFuture<F, S, Req, R, P, N> {
         #[pin]
-        state: State<F, S, Req, C>,
+        state: State<F, S, Req, R, P>,
+        // What admitted responses are told; a zero-sized `None` for `AsError`.
+        note: Option<N>,
     }
 }
 
 pin_project! {
-    // Every variant but the inner call is one pointer, so the future a request
-    // carries stays the size of the inner future: moving a large future costs more
-    // than the whole rate-limit decision.
+    // Every variant but the inner call and the refusal is one pointer, so the future a
+    // request carries stays about the size of the inner future: moving a large future
+    // costs more than the whole rate-limit decision.
     #[project = StateProj]
-    enum State<F, S, Req, C> {
+    enum State<F, S, Req, R, P> {
         Called {
             #[pin]
             future: F,
         },
-        Rejected {
-            // Boxed already: it leaves as a `BoxError` without another allocation.
-            rejection: Option<Box<Rejection>>,
+        Refused {
+            refused: Option<(P, Rejection)>,
         },
         Waiting {
             // Only a request that really waits pays for this allocation.
-            waiting: Option<Box<Waiting<S, Req, C>>>,
+            waiting: Option<Box<Waiting<S, Req>>>,
+        },
+        Deciding {
+            // Only a remote limiter's requests pay for this one.
+            deciding: Option<Box<Deciding<S, Req, R>>>,
         },
     }
 }
 
 /// A request waiting for its reserved slot.
-struct Waiting<S, Req, C> {
+struct Waiting<S, Req> {
     sleep: Pin<Box<Sleep>>,
-    reservation: Reservation<C>,
+    reservation: Reservation,
     service: S,
     req: Req,
 }
 
-impl<F, S, Req, C> ResponseFuture<F, S, Req, C> {
+/// A request waiting for a remote limiter's answer.
+struct Deciding<S, Req, R> {
+    later: Later,
+    service: S,
+    req: Req,
+    refuse: R,
+    name: Option<Arc<str>>,
+    /// `now` on tokio's timeline, to arm a timer for a reservation.
+    base: Instant,
+    now: Timestamp,
+}
+
+impl<F, S, Req, R, P, N> ResponseFuture<F, S, Req, R, P, N> {
     #[inline]
-    pub(crate) fn called(future: F) -> Self {
+    pub(crate) fn called(future: F, note: Option<N>) -> Self {
         Self {
             state: State::Called { future },
+            note,
         }
     }
 
-    pub(crate) fn rejected(rejection: Rejection) -> Self {
+    #[inline]
+    pub(crate) fn refused(refusal: P, rejection: Rejection) -> Self {
         Self {
-            state: State::Rejected {
-                rejection: Some(Box::new(rejection)),
+            state: State::Refused {
+                refused: Some((refusal, rejection)),
             },
+            note: None,
         }
     }
 
-    pub(crate) fn waiting(reservation: Reservation<C>, service: S, req: Req) -> Self {
-        let sleep = Box::pin(tokio::time::sleep(reservation.wait()));
+    pub(crate) fn waiting(
+        sleep: Sleep,
+        reservation: Reservation,
+        service: S,
+        req: Req,
+        note: Option<N>,
+    ) -> Self {
         Self {
             state: State::Waiting {
                 waiting: Some(Box::new(Waiting {
-                    sleep,
+                    sleep: Box::pin(sleep),
                     reservation,
                     service,
                     req,
                 })),
             },
+            note,
+        }
+    }
+
+    pub(crate) fn deciding(
+        later: Later,
+        service: S,
+        req: Req,
+        refuse: R,
+        name: Option<Arc<str>>,
+        (base, now): (Instant, Timestamp),
+    ) -> Self {
+        Self {
+            state: State::Deciding {
+                deciding: Some(Box::new(Deciding {
+                    later,
+                    service,
+                    req,
+                    refuse,
+                    name,
+                    base,
+                    now,
+                })),
+            },
+            note: None,
         }
     }
 }
 
-impl<F, S, Req, C, T, E> Future for ResponseFuture<F, S, Req, C>
+impl<F, S, Req, R, P, N, T, E> Future for ResponseFuture<F, S, Req, R, P, N>
 where
     F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
     S: Service<Req, Future = F, Response = T, Error = E>,
+    R: Refuse<Req, Refusal = P> + OnAdmitted<T, Note = N>,
+    P: Refusal<T, E>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<T, P::Error>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
-            let next = match self.as_mut().project().state.project() {
-                StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
-                StateProj::Rejected { rejection } => {
-                    let rejection = rejection.take().expect("polled after completion");
-                    return Poll::Ready(Err(rejection));
+            let this = self.as_mut().project();
+            let next = match this.state.project() {
+                StateProj::Called { future } => {
+                    let mut response = ready!(future.poll(cx)).map_err(P::error)?;
+                    if let Some(note) = this.note.take() {
+                        R::annotate(note, &mut response);
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Refused { refused } => {
+                    let (refusal, rejection) = refused.take().expect("polled after completion");
+                    return Poll::Ready(refusal.refuse(rejection));
                 }
                 StateProj::Waiting { waiting } => {
                     let state = waiting.as_mut().expect("polled after completion");
@@ -111,24 +172,69 @@ where
                         req,
                         ..
                     } = *waiting.take().expect("polled after completion");
+                    // The slot is ours from here on: dropping the future now is
+                    // dropping an admitted request, not a waiter.
                     reservation.commit();
-                    service.call(req)
+                    State::Called {
+                        future: service.call(req),
+                    }
+                }
+                StateProj::Deciding { deciding } => {
+                    let state = deciding.as_mut().expect("polled after completion");
+                    let decision = ready!(state.later.as_mut().poll(cx));
+                    if let Decision::Later(later) = decision {
+                        // The remote limiter answered with another answer to wait for.
+                        state.later = later;
+                        continue;
+                    }
+                    let Deciding {
+                        mut service,
+                        req,
+                        refuse,
+                        name,
+                        base,
+                        now,
+                        ..
+                    } = *deciding.take().expect("polled after completion");
+                    match decision {
+                        Decision::Admit(admitted) => {
+                            *this.note = refuse.note(&admitted, name.as_deref());
+                            State::Called {
+                                future: service.call(req),
+                            }
+                        }
+                        Decision::Wait(reservation) => {
+                            *this.note = refuse.note(&reservation.admitted(), name.as_deref());
+                            // `base` is `now` on tokio's timeline, from `tollgate_core::timer`.
+                            let at = base + (reservation.ready_at() - now);
+                            State::Waiting {
+                                waiting: Some(Box::new(Waiting {
+                                    sleep: Box::pin(tokio::time::sleep_until(at)),
+                                    reservation,
+                                    service,
+                                    req,
+                                })),
+                            }
+                        }
+                        Decision::Reject(rejection) => State::Refused {
+                            refused: Some((refuse.prepare(&req), rejection)),
+                        },
+                        Decision::Later(_) => unreachable!("handled above"),
+                    }
                 }
             };
-            self.as_mut()
-                .project()
-                .state
-                .set(State::Called { future: next });
+            self.as_mut().project().state.set(next);
         }
     }
 }
 
-impl<F, S, Req, C> fmt::Debug for ResponseFuture<F, S, Req, C> {
+impl<F, S, Req, R, P, N> fmt::Debug for ResponseFuture<F, S, Req, R, P, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Called { .. } => "called",
-            State::Rejected { .. } => "rejected",
+            State::Refused { .. } => "refused",
             State::Waiting { .. } => "waiting",
+            State::Deciding { .. } => "deciding",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

@@ -1,20 +1,29 @@
 //! Token bucket rate limiting for tower, on GCRA: one atomic per bucket, no background
 //! task, no mutex on the hot path.
 //!
-//! - [`Quota`]: a validated rate (`count` per `period`) and burst.
-//! - [`RateLimiter`]: one bucket for every caller. [`check`](RateLimiter::check) admits
-//!   or says exactly how long to wait; [`check_n`](RateLimiter::check_n) weighs a
-//!   request; [`reserve_at`](RateLimiter::reserve_at) books a slot up to a maximum wait,
-//!   as a [`Reservation`] that gives the slot back if dropped.
+//! - [`Quota`]: a validated rate (`count` per `period`) and burst (from `tollgate-core`).
+//! - [`RateLimiter`]: one bucket for every caller, built with [`RateLimiter::builder`].
+//!   [`check`](RateLimiter::check) admits or says exactly how long to wait;
+//!   [`check_n`](RateLimiter::check_n) weighs a request;
+//!   [`reserve_at`](RateLimiter::reserve_at) books a slot up to a maximum wait, as a
+//!   [`Reservation`] that gives the slot back if dropped.
 //! - [`KeyedRateLimiter`]: a bucket per key with bounded memory, per-key quotas, and a
 //!   [`WhenFull`] policy that never over-admits.
 //! - [`RateLimitLayer`]: either limiter as a tower layer that decides in `call`, so the
 //!   service is `Clone`, always as ready as its inner service, and needs no `Buffer`.
+//!   Direct ([`RateLimitLayer::new`]) or keyed ([`RateLimitLayer::keyed`], with any
+//!   [`tollgate_core::KeyFn`]); reject or wait mode
+//!   ([`max_wait`](RateLimitLayer::max_wait)); refusals as errors by default, or as
+//!   whatever [`refuse_with`](RateLimitLayer::refuse_with) plugs in (the HTTP face's
+//!   responses, a `tonic::Status`).
+//! - [`Decide`] and [`Limiter`]: what the layer decides through, answered at once by the
+//!   local limiters and later by a remote one.
+//! - [`Snapshot`]: the counters of a limiter, layer or service.
 //!
-//! Every rejection is a [`tollgate_core::Rejection`] carrying its reason, retry-after and
-//! policy, logged as a `tracing` event at target `tollgate::bucket` (fields `reason`,
-//! `retry_after_ms`, `quota_count`, `quota_period_ms`, `burst`, and `key` when
-//! [`KeyedBuilder::trace_keys`] allows it).
+//! Every rejection is a [`tollgate_core::Rejection`] carrying its reason, retry-after,
+//! policy and the limiter's name, logged as a `tracing` event at target
+//! `tollgate::bucket` (fields `reason`, `retry_after_ms`, `quota_count`,
+//! `quota_period_ms`, `burst`, and `key` when [`KeyedBuilder::trace_keys`] allows it).
 //!
 //! # Example
 //!
@@ -26,7 +35,7 @@
 //! let clock = ManualClock::new();
 //! let quota = Quota::per_second(10).burst(2)?; // 2 at once, then one per 100 ms
 //!
-//! let limiter = RateLimiter::with_clock(quota, clock.clone());
+//! let limiter = RateLimiter::builder(quota).clock(clock.clone()).build()?;
 //! assert!(limiter.check().is_ok());
 //! assert!(limiter.check().is_ok());
 //! let refused = limiter.check().unwrap_err();
@@ -42,24 +51,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod admitted;
 mod counter;
+mod decide;
 mod direct;
 mod future;
 mod gcra;
+mod key;
 mod keyed;
 mod layer;
 mod outcome;
 mod service;
 mod trace;
 
-pub use direct::RateLimiter;
+pub use admitted::OnAdmitted;
+pub use decide::{Decide, Decision, Later, Limiter};
+pub use direct::{Builder, RateLimiter};
 pub use future::ResponseFuture;
+pub use key::{MissingKey, Unkeyed, WithMissingKey};
 pub use keyed::{KeyedBuilder, KeyedRateLimiter, WhenFull};
-pub use layer::{RateLimitLayer, Unkeyed};
-pub use outcome::{Admitted, KeyedSnapshot, Reservation, Snapshot};
-pub use service::{KeyFn, RateLimit};
+pub use layer::RateLimitLayer;
+pub use outcome::{Admitted, Reservation, Snapshot};
+pub use service::RateLimit;
 pub use tollgate_core::{Quota, QuotaBuilder};
-
-/// The error type of [`RateLimit`]: a [`tollgate_core::Rejection`] or the inner
-/// service's error, boxed (the same type as `tower::BoxError`).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

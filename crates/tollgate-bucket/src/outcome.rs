@@ -1,13 +1,10 @@
 //! What an admission hands back: [`Admitted`] figures and [`Reservation`] guards.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::{Policy, Timestamp};
-
-use tollgate_core::Quota;
+use tollgate_core::{Policy, Quota, Timestamp};
 
 /// An admitted request: the bucket's state right after it, for `RateLimit` headers.
 ///
@@ -18,7 +15,9 @@ use tollgate_core::Quota;
 /// use tollgate_bucket::{Quota, RateLimiter};
 /// use tollgate_core::ManualClock;
 ///
-/// let limiter = RateLimiter::with_clock(Quota::per_second(10).burst(3)?, ManualClock::new());
+/// let limiter = RateLimiter::builder(Quota::per_second(10).burst(3)?)
+///     .clock(ManualClock::new())
+///     .build()?;
 /// let admitted = limiter.check().unwrap();
 /// assert_eq!(admitted.remaining(), 2);
 /// assert_eq!(admitted.reset(), Duration::from_millis(100));
@@ -36,6 +35,26 @@ impl Admitted {
     #[inline]
     pub(crate) fn new(tat: u64, now: u64, quota: Quota) -> Self {
         Self { tat, now, quota }
+    }
+
+    /// The figures of a GCRA bucket measured against `quota` whose theoretical arrival
+    /// time is `tat` at `now`, right after an admission: how a limiter that keeps its
+    /// buckets elsewhere (a remote store) reports what it admitted. See
+    /// [`Decide`](crate::Decide).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate_bucket::{Admitted, Quota};
+    /// use tollgate_core::Timestamp;
+    ///
+    /// let quota = Quota::per_second(10).burst(3)?;
+    /// let now = Timestamp::from_nanos(1_000_000_000);
+    /// let admitted = Admitted::from_tat(quota, now, now + Duration::from_millis(200));
+    /// assert_eq!((admitted.remaining(), admitted.reset()), (1, Duration::from_millis(200)));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
+    pub fn from_tat(quota: Quota, now: Timestamp, tat: Timestamp) -> Self {
+        Self::new(tat.as_nanos(), now.as_nanos(), quota)
     }
 
     /// Cells still admissible at this instant, after this request.
@@ -113,7 +132,9 @@ pub(crate) trait GiveBack: Send + Sync {
 /// use tollgate_bucket::{Quota, RateLimiter};
 /// use tollgate_core::{Clock, ManualClock};
 ///
-/// let limiter = RateLimiter::with_clock(Quota::per_second(10).burst(1)?, ManualClock::new());
+/// let limiter = RateLimiter::builder(Quota::per_second(10).burst(1)?)
+///     .clock(ManualClock::new())
+///     .build()?;
 /// let now = limiter.clock().now();
 /// limiter.check_at(1, now).unwrap(); // the bucket is now empty for 100 ms
 ///
@@ -127,16 +148,15 @@ pub(crate) trait GiveBack: Send + Sync {
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[must_use = "dropping a Reservation gives its slot back; call `commit` once the caller proceeds"]
-pub struct Reservation<C> {
+pub struct Reservation {
     bucket: Option<Arc<dyn GiveBack>>,
     previous: u64,
     reserved: u64,
     now: u64,
     quota: Quota,
-    _clock: PhantomData<fn() -> C>,
 }
 
-impl<C> Reservation<C> {
+impl Reservation {
     #[inline]
     pub(crate) fn new(
         bucket: Option<Arc<dyn GiveBack>>,
@@ -151,8 +171,28 @@ impl<C> Reservation<C> {
             reserved,
             now,
             quota,
-            _clock: PhantomData,
         }
+    }
+
+    /// A slot that a limiter keeping its buckets elsewhere (a remote store) granted at
+    /// `now` in a bucket of `quota` whose theoretical arrival time became `tat`: the
+    /// caller proceeds at `tat - burst x interval` (or at once). Nothing is given back
+    /// when it is dropped uncommitted. See [`Decide`](crate::Decide).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate_bucket::{Quota, Reservation};
+    /// use tollgate_core::Timestamp;
+    ///
+    /// let quota = Quota::per_second(10).burst(1)?;
+    /// let now = Timestamp::from_nanos(0);
+    /// let reservation = Reservation::kept(quota, now, now + Duration::from_millis(300));
+    /// assert_eq!(reservation.wait(), Duration::from_millis(200));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
+    pub fn kept(quota: Quota, now: Timestamp, tat: Timestamp) -> Self {
+        let (now, tat) = (now.as_nanos(), tat.as_nanos());
+        Self::new(None, tat, tat, now, quota)
     }
 
     /// When the caller may proceed: the reservation time, or later.
@@ -176,7 +216,7 @@ impl<C> Reservation<C> {
     }
 }
 
-impl<C> Drop for Reservation<C> {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(bucket) = self.bucket.take() {
             let returned = bucket.give_back(self.reserved, self.previous);
@@ -189,7 +229,7 @@ impl<C> Drop for Reservation<C> {
     }
 }
 
-impl<C> fmt::Debug for Reservation<C> {
+impl fmt::Debug for Reservation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reservation")
             .field("ready_at", &self.ready_at())
@@ -199,46 +239,33 @@ impl<C> fmt::Debug for Reservation<C> {
     }
 }
 
-/// Counters of a [`RateLimiter`](crate::RateLimiter), for metrics.
+/// Counters of a limiter, its layer or its service, for metrics: the same fields for
+/// the direct and the keyed limiter.
 ///
 /// ```
-/// use tollgate_bucket::{Quota, RateLimiter};
+/// use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
 ///
 /// let limiter = RateLimiter::new(Quota::per_hour(1).build()?);
 /// let _ = limiter.check();
 /// let _ = limiter.check();
 /// let snapshot = limiter.snapshot();
-/// assert_eq!((snapshot.admitted, snapshot.rejected), (1, 1));
+/// assert_eq!((snapshot.admitted, snapshot.rejected, snapshot.keys), (1, 1, 0));
+///
+/// let keyed = KeyedRateLimiter::<u32>::builder(Quota::per_hour(1).build()?).build()?;
+/// let _ = keyed.check_key(&1);
+/// let _ = keyed.check_key(&1);
+/// let snapshot = keyed.snapshot();
+/// assert_eq!((snapshot.admitted, snapshot.rejected, snapshot.keys), (1, 1, 1));
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Snapshot {
-    /// Requests admitted (including committed and uncommitted reservations).
+    /// Requests admitted (including reservations and, for a keyed limiter, the
+    /// overflow bucket).
     pub admitted: u64,
     /// Requests rejected, for any reason.
     pub rejected: u64,
-}
-
-/// Counters of a [`KeyedRateLimiter`](crate::KeyedRateLimiter), for metrics.
-///
-/// ```
-/// use tollgate_bucket::{KeyedRateLimiter, Quota};
-///
-/// let limiter = KeyedRateLimiter::<u32>::builder(Quota::per_hour(1).build()?).build()?;
-/// let _ = limiter.check_key(&1);
-/// let _ = limiter.check_key(&1);
-/// let snapshot = limiter.snapshot();
-/// assert_eq!((snapshot.tracked_keys, snapshot.admitted, snapshot.rejected), (1, 1, 1));
-/// # Ok::<(), tollgate_core::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct KeyedSnapshot {
-    /// Keys in the table now.
-    pub tracked_keys: usize,
-    /// Requests admitted (including reservations and the overflow bucket).
-    pub admitted: u64,
-    /// Requests rejected, for any reason.
-    pub rejected: u64,
+    /// Keys tracked now (always 0 for a direct limiter).
+    pub keys: usize,
 }

@@ -1,37 +1,17 @@
 //! The tower [`Service`] made by [`RateLimitLayer`](crate::RateLimitLayer).
 
 use std::fmt;
-use std::hash::Hash;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tollgate_core::{Clock, Reason, Rejection, SystemClock};
+use tollgate_core::{timer, AsError, Clock, KeyFn, Reason, Refusal, Refuse, Rejection};
 use tower_service::Service;
 
+use crate::admitted::OnAdmitted;
+use crate::decide::{Decide, Decision, Limiter};
 use crate::future::ResponseFuture;
-use crate::layer::{Limiter, Unkeyed};
-use crate::BoxError;
-
-/// Picks a request's key for a keyed [`RateLimit`]; implemented by every
-/// `Fn(&Req) -> Option<K>` and by [`Unkeyed`].
-pub trait KeyFn<Req, K> {
-    /// The request's key, or `None` if it has none.
-    fn key(&self, req: &Req) -> Option<K>;
-}
-
-impl<Req, K, F: Fn(&Req) -> Option<K>> KeyFn<Req, K> for F {
-    #[inline]
-    fn key(&self, req: &Req) -> Option<K> {
-        self(req)
-    }
-}
-
-impl<Req> KeyFn<Req, ()> for Unkeyed {
-    #[inline]
-    fn key(&self, _: &Req) -> Option<()> {
-        Some(())
-    }
-}
+use crate::key::Unkeyed;
+use crate::outcome::Snapshot;
 
 /// A service rate limited by a [`RateLimitLayer`](crate::RateLimitLayer); see there.
 ///
@@ -40,31 +20,30 @@ impl<Req> KeyFn<Req, ()> for Unkeyed {
 /// use tower::{service_fn, Layer};
 ///
 /// let layer = RateLimitLayer::new(RateLimiter::new(Quota::per_second(10).build()?));
-/// let service: RateLimit<_> = layer.layer(service_fn(|x: u8| async move {
+/// let service: RateLimit<_, RateLimiter> = layer.layer(service_fn(|x: u8| async move {
 ///     Ok::<_, tower::BoxError>(x)
 /// }));
+/// assert_eq!(service.snapshot().admitted, 0);
 /// let _inner = service.into_inner();
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
-pub struct RateLimit<S, K = (), C = SystemClock, F = Unkeyed> {
+#[derive(Clone)]
+pub struct RateLimit<S, L, F = Unkeyed, R = AsError> {
     inner: S,
-    limiter: Limiter<K, C>,
+    limiter: L,
     key: F,
     max_wait: Option<Duration>,
+    refuse: R,
 }
 
-impl<S, K, C, F> RateLimit<S, K, C, F> {
-    pub(crate) fn new(
-        inner: S,
-        limiter: Limiter<K, C>,
-        key: F,
-        max_wait: Option<Duration>,
-    ) -> Self {
+impl<S, L, F, R> RateLimit<S, L, F, R> {
+    pub(crate) fn new(inner: S, limiter: L, key: F, max_wait: Option<Duration>, refuse: R) -> Self {
         Self {
             inner,
             limiter,
             key,
             max_wait,
+            refuse,
         }
     }
 
@@ -82,81 +61,116 @@ impl<S, K, C, F> RateLimit<S, K, C, F> {
     pub fn into_inner(self) -> S {
         self.inner
     }
+
+    /// The limiter (shared with the layer and every clone).
+    pub fn limiter(&self) -> &L {
+        &self.limiter
+    }
+
+    /// The limiter's counters so far.
+    pub fn snapshot(&self) -> Snapshot
+    where
+        L: Limiter,
+    {
+        self.limiter.snapshot()
+    }
 }
 
-impl<S, Req, K, C, F> Service<Req> for RateLimit<S, K, C, F>
+impl<S, L, F, R, Req> Service<Req> for RateLimit<S, L, F, R>
 where
     S: Service<Req> + Clone,
-    S::Error: Into<BoxError>,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    C: Clock,
-    F: KeyFn<Req, K>,
+    F: KeyFn<Req>,
+    L: Decide<F::Key>,
+    R: Refuse<Req> + OnAdmitted<S::Response>,
+    R::Refusal: Refusal<S::Response, S::Error>,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, S, Req, C>;
+    type Error = <R::Refusal as Refusal<S::Response, S::Error>>::Error;
+    type Future = ResponseFuture<S::Future, S, Req, R, R::Refusal, R::Note>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(<R::Refusal as Refusal<S::Response, S::Error>>::error)
     }
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let Some(max_wait) = self.max_wait else {
-            let decision = match &self.limiter {
-                Limiter::Direct(limiter) => limiter.check().map(drop),
-                Limiter::Keyed(limiter) => match self.key.key(&req) {
-                    Some(key) => limiter.check_key(&key).map(drop),
-                    None => Err(Rejection::new(Reason::MissingKey)),
-                },
-            };
-            return match decision {
-                Ok(()) => ResponseFuture::called(self.inner.call(req)),
-                Err(rejection) => ResponseFuture::rejected(rejection),
-            };
+        let Some(key) = self.key.key(&req) else {
+            return self.missing_key(req);
         };
-        let reservation = match &self.limiter {
-            Limiter::Direct(limiter) => limiter.reserve_at(1, limiter.clock().now(), max_wait),
-            Limiter::Keyed(limiter) => match self.key.key(&req) {
-                Some(key) => limiter.reserve_key_at(&key, 1, limiter.clock().now(), max_wait),
-                None => Err(Rejection::new(Reason::MissingKey)),
-            },
-        };
-        match reservation {
-            Err(rejection) => ResponseFuture::rejected(rejection),
-            Ok(reservation) if reservation.wait().is_zero() => {
-                reservation.commit();
-                ResponseFuture::called(self.inner.call(req))
+        let now = self.limiter.clock().now();
+        match self.limiter.decide(&key, now, self.max_wait) {
+            Decision::Admit(admitted) => {
+                let note = self.refuse.note(&admitted, self.limiter.name());
+                ResponseFuture::called(self.inner.call(req), note)
             }
-            Ok(reservation) => {
-                // The future calls the service later: hand it the one that is ready and
-                // keep a fresh clone, which `poll_ready` will drive next.
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(reservation, ready, req)
+            Decision::Wait(reservation) => {
+                let note = self
+                    .refuse
+                    .note(&reservation.admitted(), self.limiter.name());
+                if reservation.wait().is_zero() {
+                    reservation.commit();
+                    return ResponseFuture::called(self.inner.call(req), note);
+                }
+                let sleep = timer::sleep_until(self.limiter.clock(), now, reservation.ready_at());
+                ResponseFuture::waiting(sleep, reservation, self.take_ready(), req, note)
+            }
+            Decision::Reject(rejection) => {
+                ResponseFuture::refused(self.refuse.prepare(&req), rejection)
+            }
+            Decision::Later(later) => {
+                // Where `now` is on tokio's timeline, for a wait the answer may ask for.
+                let base = timer::instant(self.limiter.clock(), now, now);
+                let name = self.limiter.name().map(Into::into);
+                let service = self.take_ready();
+                let refuse = self.refuse.clone();
+                ResponseFuture::deciding(later, service, req, refuse, name, (base, now))
             }
         }
     }
 }
 
-impl<S: Clone, K, C: Clone, F: Clone> Clone for RateLimit<S, K, C, F> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            limiter: self.limiter.clone(),
-            key: self.key.clone(),
-            max_wait: self.max_wait,
-        }
+impl<S: Clone, L, F, R> RateLimit<S, L, F, R> {
+    /// The inner service that `poll_ready` readied, for a future that calls it later;
+    /// a fresh clone takes its place, which `poll_ready` will drive next.
+    fn take_ready(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_key<Req>(
+        &mut self,
+        req: Req,
+    ) -> ResponseFuture<S::Future, S, Req, R, R::Refusal, R::Note>
+    where
+        S: Service<Req>,
+        R: Refuse<Req> + OnAdmitted<S::Response>,
+    {
+        // The limiter never sees this one: trace it as the limiter would.
+        tracing::debug!(
+            target: "tollgate::bucket",
+            reason = %Reason::MissingKey,
+            "request rejected"
+        );
+        ResponseFuture::refused(
+            self.refuse.prepare(&req),
+            Rejection::new(Reason::MissingKey),
+        )
     }
 }
 
-impl<S: fmt::Debug, K, C: fmt::Debug, F> fmt::Debug for RateLimit<S, K, C, F> {
+impl<S: fmt::Debug, L: fmt::Debug, F, R: fmt::Debug> fmt::Debug for RateLimit<S, L, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key function is often a closure, which has no `Debug`.
         f.debug_struct("RateLimit")
             .field("inner", &self.inner)
             .field("limiter", &self.limiter)
             .field("max_wait", &self.max_wait)
+            .field("refuse", &self.refuse)
             .finish_non_exhaustive()
     }
 }

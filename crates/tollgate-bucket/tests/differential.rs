@@ -83,7 +83,7 @@ proptest! {
     fn direct_decisions_and_retry_times_match_governor((interval, burst, steps) in run()) {
         let (quota, gquota) = quotas(interval, burst);
         let clock = ManualClock::new();
-        let limiter = RateLimiter::with_clock(quota, clock.clone());
+        let limiter = RateLimiter::builder(quota).clock(clock.clone()).build().unwrap();
         let gclock = FakeRelativeClock::default();
         let glimiter = governor::RateLimiter::direct_with_clock(gquota, gclock.clone());
         for (step, (gap, n, _)) in steps.into_iter().enumerate() {
@@ -129,7 +129,10 @@ proptest! {
 #[test]
 fn zero_cells_differ_by_design() {
     let (quota, _) = quotas(1_000, 1);
-    let limiter = RateLimiter::with_clock(quota, ManualClock::new());
+    let limiter = RateLimiter::builder(quota)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
     limiter.check().unwrap();
     // governor cannot express it; tollgate admits it and charges nothing.
     assert!(limiter.check_n(0).is_ok());

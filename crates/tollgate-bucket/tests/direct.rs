@@ -10,7 +10,13 @@ const MS: Duration = Duration::from_millis(1);
 fn limiter(count: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
     let quota = Quota::per_second(count).burst(burst).unwrap();
-    (RateLimiter::with_clock(quota, clock.clone()), clock)
+    (
+        RateLimiter::builder(quota)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+        clock,
+    )
 }
 
 #[test]
@@ -253,4 +259,38 @@ fn committed_reservation_keeps_its_slot() {
         Some(100 * MS)
     );
     assert!(format!("{limiter:?}").contains("RateLimiter"));
+}
+
+#[test]
+fn a_named_limiter_names_its_rejections_and_bad_names_are_config_errors() {
+    let limiter = RateLimiter::builder(Quota::per_second(1).build().unwrap())
+        .name("per-user")
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    assert_eq!(limiter.name(), Some("per-user"));
+    limiter.check().unwrap();
+    let refused = limiter.check().unwrap_err();
+    assert_eq!(refused.name(), Some("per-user"));
+    assert_eq!(
+        refused.to_string(),
+        "per-user: rate limited, retry after 1s"
+    );
+    assert!(refused.policy().is_some());
+    for (bad, rule) in [
+        ("", "must not be empty"),
+        ("tab\there", "must be printable ASCII (0x20 to 0x7E)"),
+        ("caf\u{e9}", "must be printable ASCII (0x20 to 0x7E)"),
+    ] {
+        let err = RateLimiter::builder(Quota::per_second(1).build().unwrap())
+            .name(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!((err.field(), err.rule()), ("name", rule), "{bad:?}");
+    }
+    // Unnamed by default, and `new` is the builder's defaults.
+    let plain = RateLimiter::new(Quota::per_second(1).build().unwrap());
+    assert_eq!(plain.name(), None);
+    plain.check().unwrap();
+    assert_eq!(plain.check().unwrap_err().name(), None);
 }

@@ -130,7 +130,7 @@ fn full_table_of_active_keys_rejects_with_the_earliest_eviction() {
     assert_eq!(limiter.len(), 2);
     let snapshot = limiter.snapshot();
     assert_eq!(
-        (snapshot.tracked_keys, snapshot.admitted, snapshot.rejected),
+        (snapshot.keys, snapshot.admitted, snapshot.rejected),
         (2, 3, 2)
     );
 }
@@ -250,6 +250,26 @@ fn builder_rejects_zero_values() {
     let limiter = KeyedRateLimiter::<u8>::builder(quota).build().unwrap();
     assert_eq!(limiter.max_keys(), 100_000);
     assert!(limiter.is_empty());
+    assert_eq!(limiter.name(), None);
+}
+
+#[test]
+fn a_named_keyed_limiter_names_its_rejections() {
+    let quota = Quota::per_second(1).build().unwrap();
+    let limiter = KeyedRateLimiter::builder(quota)
+        .name("per-ip")
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    limiter.check_key(&1).unwrap();
+    let refused = limiter.check_key(&1).unwrap_err();
+    assert_eq!(refused.name(), Some("per-ip"));
+    assert_eq!(refused.reason(), Reason::RateLimited);
+    let err = KeyedRateLimiter::<u8>::builder(quota)
+        .name("")
+        .build()
+        .unwrap_err();
+    assert_eq!((err.field(), err.rule()), ("name", "must not be empty"));
 }
 
 // ===== wait mode =====

@@ -11,10 +11,10 @@ use tower_test::{assert_request_eq, mock};
 const MS: Duration = Duration::from_millis(1);
 
 fn direct(count: u32, burst: u32) -> RateLimiter<TokioClock> {
-    RateLimiter::with_clock(
-        Quota::per_second(count).burst(burst).unwrap(),
-        TokioClock::new(),
-    )
+    RateLimiter::builder(Quota::per_second(count).burst(burst).unwrap())
+        .clock(TokioClock::new())
+        .build()
+        .unwrap()
 }
 
 fn rejection(err: BoxError) -> Rejection {
@@ -25,7 +25,7 @@ fn rejection(err: BoxError) -> Rejection {
 
 #[tokio::test(start_paused = true)]
 async fn reject_mode_admits_the_burst_then_rejects_at_once() {
-    let layer = RateLimitLayer::direct(direct(2, 2));
+    let layer = RateLimitLayer::new(direct(2, 2));
     let (mut service, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
 
     for i in 0..2 {
@@ -55,7 +55,7 @@ async fn reject_mode_admits_the_burst_then_rejects_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn poll_ready_passes_through() {
-    let layer = RateLimitLayer::direct(direct(1, 1));
+    let layer = RateLimitLayer::new(direct(1, 1));
     let (mut service, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
     handle.allow(0);
     assert_pending!(service.poll_ready());
@@ -66,7 +66,7 @@ async fn poll_ready_passes_through() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_mode_calls_the_inner_service_after_the_exact_wait() {
-    let layer = RateLimitLayer::direct(direct(2, 1)).max_wait(Duration::from_secs(1));
+    let layer = RateLimitLayer::new(direct(2, 1)).max_wait(Duration::from_secs(1));
     let (mut service, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
 
     assert_ready_ok!(service.poll_ready());
@@ -88,7 +88,7 @@ async fn wait_mode_calls_the_inner_service_after_the_exact_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_mode_rejects_at_once_when_the_wait_is_too_long() {
-    let layer = RateLimitLayer::direct(direct(1, 1)).max_wait(300 * MS);
+    let layer = RateLimitLayer::new(direct(1, 1)).max_wait(300 * MS);
     let (mut service, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
     assert_ready_ok!(service.poll_ready());
     let first = service.call(1);
@@ -106,7 +106,7 @@ async fn wait_mode_rejects_at_once_when_the_wait_is_too_long() {
 #[tokio::test(start_paused = true)]
 async fn cancelled_waiter_gives_its_slot_back() {
     let limiter = direct(10, 1);
-    let layer = RateLimitLayer::direct(limiter.clone()).max_wait(Duration::from_secs(1));
+    let layer = RateLimitLayer::new(limiter.clone()).max_wait(Duration::from_secs(1));
     let (mut service, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
     assert_ready_ok!(service.poll_ready());
     let first = service.call(1);
@@ -191,7 +191,7 @@ async fn keyed_wait_mode_waits_per_key() {
 async fn clones_share_the_limiter_and_inner_errors_pass_through() {
     use tower::{service_fn, Layer, ServiceExt};
 
-    let layer = RateLimitLayer::direct(direct(1, 1));
+    let layer = RateLimitLayer::new(direct(1, 1));
     let failing = service_fn(|_: u32| async { Err::<u32, _>("inner failure") });
     let service = layer.clone().layer(failing);
     let clone = service.clone();

@@ -23,7 +23,10 @@ fn take(limiter: &RateLimiter<ManualClock>, n: u32, now: Timestamp) -> u32 {
 #[test]
 fn two_threads_never_over_admit_and_fill_the_burst() {
     loom::model(|| {
-        let limiter = RateLimiter::with_clock(quota(1), ManualClock::new());
+        let limiter = RateLimiter::builder(quota(1))
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         let now = Timestamp::ZERO;
         let other = limiter.clone();
         let t = thread::spawn(move || take(&other, 1, now));
@@ -37,7 +40,10 @@ fn two_threads_never_over_admit_and_fill_the_burst() {
 #[test]
 fn three_threads_weighted_never_over_admit() {
     loom::model(|| {
-        let limiter = RateLimiter::with_clock(quota(3), ManualClock::new());
+        let limiter = RateLimiter::builder(quota(3))
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         let now = Timestamp::ZERO;
         let handles: Vec<_> = [2, 2]
             .into_iter()
@@ -57,7 +63,10 @@ fn three_threads_weighted_never_over_admit() {
 #[test]
 fn dropped_reservation_racing_a_check_never_over_admits() {
     loom::model(|| {
-        let limiter = RateLimiter::with_clock(quota(1), ManualClock::new());
+        let limiter = RateLimiter::builder(quota(1))
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         let now = Timestamp::ZERO;
         let other = limiter.clone();
         let t = thread::spawn(move || {

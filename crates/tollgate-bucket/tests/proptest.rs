@@ -33,7 +33,10 @@ fn limiter(interval: u64, burst: u32) -> RateLimiter<ManualClock> {
     let quota = Quota::with_period(1, Duration::from_nanos(interval))
         .burst(burst)
         .unwrap();
-    RateLimiter::with_clock(quota, ManualClock::new())
+    RateLimiter::builder(quota)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap()
 }
 
 fn config() -> ProptestConfig {

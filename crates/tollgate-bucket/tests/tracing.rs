@@ -37,8 +37,10 @@ fn capture(f: impl FnOnce()) -> String {
 
 #[test]
 fn direct_rejection_is_an_event_with_quota_and_retry_after() {
-    let limiter =
-        RateLimiter::with_clock(Quota::per_second(4).burst(1).unwrap(), ManualClock::new());
+    let limiter = RateLimiter::builder(Quota::per_second(4).burst(1).unwrap())
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
     let out = capture(|| {
         limiter.check().unwrap();
         limiter.check().unwrap_err();

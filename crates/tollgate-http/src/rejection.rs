@@ -140,7 +140,9 @@ where
 }
 
 /// The conventional responses: see the table in the crate docs. The body is empty
-/// (`B::default()`), so it works with any body type.
+/// (`B::default()`), so it works with any body type. With the `bucket` feature, an HTTP
+/// refusal whose rejection carries a `Policy` also states it in the IETF
+/// `RateLimit-Policy` and `RateLimit` headers (see `rate_limit::insert_rejected`).
 ///
 /// See the crate docs for an example.
 #[derive(Debug, Clone, Copy, Default)]
@@ -158,6 +160,10 @@ impl<B: Default> RejectionResponder<B> for DefaultResponder {
                 if let Some(wait) = rejection.retry_after() {
                     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
                 }
+                // A rejection measured against a quota states it (`RateLimit-Policy`,
+                // `RateLimit`), whichever layer refused.
+                #[cfg(feature = "bucket")]
+                crate::rate_limit::insert_rejected(headers, rejection);
             }
             Protocol::Grpc => {
                 // A trailers-only response: HTTP 200 with the status in the headers.

@@ -8,10 +8,10 @@ use axum::routing::get;
 use axum::Router;
 use http::{Request, Response, StatusCode};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok};
-use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimiter};
+use tollgate_bucket::{KeyedRateLimiter, MissingKey, Quota, RateLimitLayer, RateLimiter};
 use tollgate_core::{Clock, ManualClock, Rejection, TokioClock};
-use tollgate_http::rate_limit::{HeaderKey, MissingKey, PathKey, RateLimitHeaders, RateLimitLayer};
-use tollgate_http::Protocol;
+use tollgate_http::rate_limit::{insert_rejected, AdmittedHeaders, HeaderKey, PathKey};
+use tollgate_http::{AsResponse, DefaultResponder, Protocol, RejectionResponder};
 use tower::{Layer, Service, ServiceExt};
 use tower_test::mock;
 
@@ -23,12 +23,16 @@ fn ok() -> Resp {
 }
 
 fn direct<C: Clock>(count: u32, burst: u32, clock: C) -> RateLimiter<C> {
-    RateLimiter::with_clock(Quota::per_second(count).burst(burst).unwrap(), clock)
+    RateLimiter::builder(Quota::per_second(count).burst(burst).unwrap())
+        .clock(clock)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn reject_mode_decides_in_call_and_never_reaches_the_inner_service() {
-    let layer = RateLimitLayer::direct(direct(10, 2, TokioClock::new()));
+    let layer =
+        RateLimitLayer::new(direct(10, 2, TokioClock::new())).refuse_with(AsResponse::new());
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Resp, _>(layer);
 
     for _ in 0..2 {
@@ -65,7 +69,8 @@ async fn reject_mode_decides_in_call_and_never_reaches_the_inner_service() {
 
 #[tokio::test(start_paused = true)]
 async fn poll_ready_passes_through_to_the_inner_service() {
-    let layer = RateLimitLayer::direct(direct(10, 1, TokioClock::new()));
+    let layer =
+        RateLimitLayer::new(direct(10, 1, TokioClock::new())).refuse_with(AsResponse::new());
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Resp, _>(layer);
     handle.allow(0);
     assert_pending!(svc.poll_ready());
@@ -81,7 +86,8 @@ async fn poll_ready_passes_through_to_the_inner_service() {
 #[tokio::test(start_paused = true)]
 async fn wait_mode_waits_inside_the_future_up_to_the_maximum() {
     // One cell every 100 ms, burst 1; wait at most 250 ms.
-    let layer = RateLimitLayer::direct(direct(10, 1, TokioClock::new()))
+    let layer = RateLimitLayer::new(direct(10, 1, TokioClock::new()))
+        .refuse_with(AsResponse::new())
         .max_wait(Duration::from_millis(250));
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Resp, _>(layer);
     handle.allow(10);
@@ -134,7 +140,9 @@ async fn wait_mode_waits_inside_the_future_up_to_the_maximum() {
 async fn a_dropped_waiter_gives_its_slot_back() {
     let clock = TokioClock::new();
     let limiter = direct(10, 1, clock.clone());
-    let layer = RateLimitLayer::direct(limiter.clone()).max_wait(Duration::from_secs(1));
+    let layer = RateLimitLayer::new(limiter.clone())
+        .refuse_with(AsResponse::new())
+        .max_wait(Duration::from_secs(1));
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Resp, _>(layer);
     handle.allow(10);
 
@@ -169,7 +177,9 @@ async fn a_dropped_waiter_gives_its_slot_back() {
 async fn grpc_requests_get_resource_exhausted_with_pushback() {
     let clock = ManualClock::new();
     let svc = tower::service_fn(|_: Req| async { Ok::<_, Infallible>(ok()) });
-    let mut svc = RateLimitLayer::direct(direct(4, 1, clock)).layer(svc);
+    let mut svc = RateLimitLayer::new(direct(4, 1, clock))
+        .refuse_with(AsResponse::new())
+        .layer(svc);
     let grpc = || {
         Request::post("/pkg.Service/Method")
             .header("content-type", "application/grpc")
@@ -201,13 +211,13 @@ async fn grpc_requests_get_resource_exhausted_with_pushback() {
 async fn admitted_responses_carry_the_headers_when_asked() {
     let clock = ManualClock::new();
     let svc = tower::service_fn(|_: Req| async { Ok::<_, Infallible>(ok()) });
-    let headers = RateLimitHeaders::new()
-        .policy_name("api")
-        .unwrap()
-        .on_admitted(true);
-    let mut svc = RateLimitLayer::direct(direct(2, 2, clock))
-        .headers(headers)
-        .layer(svc);
+    let limiter = RateLimiter::builder(Quota::per_second(2).burst(2).unwrap())
+        .name("api")
+        .clock(clock)
+        .build()
+        .unwrap();
+    let layer = RateLimitLayer::new(limiter).refuse_with(AdmittedHeaders::new());
+    let mut svc = layer.layer(svc);
     let resp = svc
         .ready()
         .await
@@ -219,8 +229,15 @@ async fn admitted_responses_carry_the_headers_when_asked() {
     assert_eq!(resp.headers()["ratelimit"], "\"api\";r=1;t=1");
     assert_eq!(resp.body(), "ok");
 
-    let mut quiet = RateLimitLayer::direct(direct(2, 2, ManualClock::new()))
-        .headers(RateLimitHeaders::disabled())
+    // A responder that leaves the headers out: the layer adds nothing of its own.
+    let bare = |rejection: &Rejection, protocol: Protocol| {
+        let mut response: Resp = DefaultResponder.respond(rejection, protocol);
+        response.headers_mut().remove("ratelimit-policy");
+        response.headers_mut().remove("ratelimit");
+        response
+    };
+    let mut quiet = RateLimitLayer::new(direct(2, 2, ManualClock::new()))
+        .refuse_with(AsResponse::with(bare))
         .layer(tower::service_fn(|_: Req| async {
             Ok::<_, Infallible>(ok())
         }));
@@ -247,16 +264,18 @@ async fn admitted_responses_carry_the_headers_when_asked() {
 }
 
 #[tokio::test]
-async fn a_custom_responder_builds_the_refusal_and_headers_are_added() {
+async fn a_custom_responder_builds_the_refusal_and_may_add_the_headers() {
     let custom = |rejection: &Rejection, _: Protocol| {
-        Response::builder()
+        let mut response = Response::builder()
             .status(tollgate_http::status_code(rejection.reason()))
             .body(format!("slow down: {rejection}"))
-            .unwrap()
+            .unwrap();
+        insert_rejected(response.headers_mut(), rejection);
+        response
     };
     let svc = tower::service_fn(|_: Req| async { Ok::<_, Infallible>(ok()) });
-    let mut svc = RateLimitLayer::direct(direct(1, 1, ManualClock::new()))
-        .responder(custom)
+    let mut svc = RateLimitLayer::new(direct(1, 1, ManualClock::new()))
+        .refuse_with(AsResponse::with(custom))
         .layer(svc);
     svc.ready()
         .await
@@ -295,8 +314,9 @@ async fn missing_keys_are_refused_or_share_the_default_bucket() {
     let handler = tower::service_fn(|_: Req| async { Ok::<_, Infallible>(ok()) });
 
     let limiter = keyed(ManualClock::new());
-    let mut strict =
-        RateLimitLayer::keyed(limiter.clone(), HeaderKey::new("x-api-key").unwrap()).layer(handler);
+    let mut strict = RateLimitLayer::keyed(limiter.clone(), HeaderKey::new("x-api-key").unwrap())
+        .refuse_with(AsResponse::new())
+        .layer(handler);
     let resp = strict
         .ready()
         .await
@@ -319,6 +339,7 @@ async fn missing_keys_are_refused_or_share_the_default_bucket() {
     let anonymous = http::HeaderValue::from_static("anonymous");
     let mut lenient = RateLimitLayer::keyed(limiter.clone(), HeaderKey::new("x-api-key").unwrap())
         .on_missing_key(MissingKey::Bucket(anonymous))
+        .refuse_with(AsResponse::new())
         .layer(handler);
     let statuses = [
         lenient
@@ -368,7 +389,9 @@ async fn on_an_axum_router_matched_routes_share_a_bucket_and_errors_are_infallib
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
         .route("/health", get(|| async { "up" }))
-        .layer(RateLimitLayer::keyed(limiter.clone(), PathKey::route()));
+        .layer(
+            RateLimitLayer::keyed(limiter.clone(), PathKey::route()).refuse_with(AsResponse::new()),
+        );
     let get_status = |path: &'static str| {
         let app = app.clone();
         async move {
@@ -411,7 +434,7 @@ async fn a_closure_picks_the_bucket() {
     };
     let app = Router::new()
         .route("/{tenant}/orders", get(|| async { "orders" }))
-        .layer(RateLimitLayer::keyed(limiter.clone(), tenant));
+        .layer(RateLimitLayer::keyed(limiter.clone(), tenant).refuse_with(AsResponse::new()));
     let mut statuses = Vec::new();
     for path in ["/acme/orders", "/acme/orders", "/globex/orders"] {
         let req = Request::get(path).body(Body::empty()).unwrap();

@@ -68,6 +68,7 @@ pub struct KeyedBuilder<K, C> {
     when_full: WhenFull,
     quota_for: Option<QuotaFor<K>>,
     trace_key: Option<TraceKey<K>>,
+    name: Option<Arc<str>>,
     clock: C,
 }
 
@@ -85,6 +86,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimiter<K, SystemClo
             when_full: WhenFull::default(),
             quota_for: None,
             trace_key: None,
+            name: None,
             clock: SystemClock::new(),
         }
     }
@@ -138,6 +140,13 @@ impl<K, C> KeyedBuilder<K, C> {
         self
     }
 
+    /// Names the limiter's policy: its rejections carry the name (the HTTP face states
+    /// it in the `RateLimit` headers). Printable ASCII, not empty; no name by default.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Reads time from `clock` instead.
     pub fn clock<C2: Clock>(self, clock: C2) -> KeyedBuilder<K, C2> {
         KeyedBuilder {
@@ -147,11 +156,13 @@ impl<K, C> KeyedBuilder<K, C> {
             when_full: self.when_full,
             quota_for: self.quota_for,
             trace_key: self.trace_key,
+            name: self.name,
             clock,
         }
     }
 
-    /// Validates and builds: `max_keys` and `shards` must be at least 1.
+    /// Validates and builds: `max_keys` and `shards` must be at least 1, and the name,
+    /// when set, printable ASCII and not empty.
     ///
     /// ```
     /// use tollgate_bucket::{KeyedRateLimiter, Quota};
@@ -174,6 +185,7 @@ impl<K, C> KeyedBuilder<K, C> {
         if self.shards == 0 {
             return Err(ConfigError::new("shards", "must be at least 1"));
         }
+        crate::direct::check_name(self.name.as_deref())?;
         let wanted = self.shards.min(self.max_keys);
         // The largest power of two not above `wanted`.
         let count = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
@@ -195,6 +207,7 @@ impl<K, C> KeyedBuilder<K, C> {
                 quota_for: self.quota_for,
                 overflow,
                 trace_key: self.trace_key,
+                name: self.name,
                 admitted: StripedCounter::default(),
                 _key: PhantomData,
             }),
@@ -211,6 +224,7 @@ impl<K, C: fmt::Debug> fmt::Debug for KeyedBuilder<K, C> {
             .field("when_full", &self.when_full)
             .field("quota_for", &self.quota_for.is_some())
             .field("trace_keys", &self.trace_key.is_some())
+            .field("name", &self.name)
             .field("clock", &self.clock)
             .finish()
     }

@@ -1,6 +1,7 @@
 //! The keyed limiter: one bucket per key, in a sharded table of bounded size.
 
 mod builder;
+mod insert;
 mod shard;
 
 use std::fmt;
@@ -10,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_core::sync::{AtomicU64, Ordering};
-use tollgate_core::{Clock, Reason, Rejection, SystemClock, Timestamp};
+use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 
 pub use builder::{KeyedBuilder, WhenFull};
 
 use crate::counter::StripedCounter;
 use crate::gcra;
-use crate::outcome::{Admitted, GiveBack, KeyedSnapshot, Reservation};
+use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
+use insert::denied;
 use shard::{Entry, Shard};
 use tollgate_core::Quota;
 
@@ -76,6 +78,7 @@ struct Shared<K> {
     quota_for: Option<QuotaFor<K>>,
     overflow: Option<Arc<Overflow>>,
     trace_key: Option<TraceKey<K>>,
+    name: Option<Arc<str>>,
     admitted: StripedCounter,
     _key: PhantomData<fn(K)>,
 }
@@ -181,7 +184,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         n: u32,
         now: Timestamp,
         max_wait: Duration,
-    ) -> Result<Reservation<C>, Rejection> {
+    ) -> Result<Reservation, Rejection> {
         let now = now.as_nanos();
         let grant = self.acquire(key, n, now, gcra::nanos(max_wait), true)?;
         let bucket: Option<Arc<dyn GiveBack>> = match grant.at {
@@ -244,16 +247,21 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         self.shared.max_keys
     }
 
+    /// The policy name set by [`KeyedBuilder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
+    }
+
     /// The counters so far, and the keys tracked now.
-    pub fn snapshot(&self) -> KeyedSnapshot {
-        let mut snapshot = KeyedSnapshot {
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot {
             admitted: self.shared.admitted.sum(),
-            ..KeyedSnapshot::default()
+            ..Snapshot::default()
         };
         for shard in self.shared.shards.iter() {
             // Relaxed: a metrics read needs no ordering with the buckets.
             snapshot.rejected += shard.rejected.load(Ordering::Relaxed);
-            snapshot.tracked_keys += shard.read().entries.len();
+            snapshot.keys += shard.read().entries.len();
         }
         snapshot
     }
@@ -311,98 +319,6 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         }
     }
 
-    /// The path for a key not in the table: make room if needed, then insert.
-    #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &self,
-        shard: &Shard<K>,
-        hash: u64,
-        key: &K,
-        n: u32,
-        now: u64,
-        slack: u64,
-        reserve: bool,
-    ) -> Result<Grant, Rejection> {
-        let shared = &*self.shared;
-        let quota = shared
-            .quota_for
-            .as_ref()
-            .and_then(|f| f(key))
-            .unwrap_or(self.quota);
-        if n > quota.burst() {
-            return Err(self.reject(shard, key, &quota, gcra::over_capacity(quota.policy())));
-        }
-        if n == 0 {
-            return Ok(Grant {
-                previous: now,
-                next: now,
-                quota,
-                at: Slot::Nothing,
-            });
-        }
-        let mut table = shard.write();
-        // Another caller may have inserted it while we waited for the write lock.
-        if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
-            let quota = table.quota(entry);
-            return self.charge(shard, entry, quota, hash, key, n, now, slack, reserve);
-        }
-        if table.entries.len() >= shard.cap {
-            table.evict(now);
-        }
-        if table.entries.len() >= shard.cap {
-            let Some(overflow) = &shared.overflow else {
-                let retry = table.next_evictable().saturating_sub(now);
-                drop(table);
-                let full = Rejection::new(Reason::KeyTableFull)
-                    .with_retry_after(Duration::from_nanos(retry))
-                    .with_policy(quota.policy());
-                return Err(self.reject(shard, key, &quota, full));
-            };
-            drop(table);
-            let quota = self.quota;
-            return match gcra::acquire(&overflow.tat, &quota, n, now, slack) {
-                Ok((previous, next)) => {
-                    shared.admitted.add(1);
-                    Ok(Grant {
-                        previous,
-                        next,
-                        quota,
-                        at: Slot::Overflow,
-                    })
-                }
-                Err(wait) => Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota))),
-            };
-        }
-        // A key that may have been served by the overflow bucket starts as spent as it.
-        // Relaxed: any value it read is a TAT the overflow bucket really had, and a
-        // later one only makes this bucket stricter.
-        let previous = shared
-            .overflow
-            .as_ref()
-            .map_or(0, |o| o.tat.load(Ordering::Relaxed));
-        let (index, quota) = table.intern(quota);
-        match gcra::decide(previous, &quota, n, now, slack) {
-            Ok(next) => {
-                let epoch = table.insert(hash, key.clone(), next, index, |k| {
-                    shared.hasher.hash_one(k)
-                });
-                drop(table);
-                shared.admitted.add(1);
-                Ok(Grant {
-                    previous,
-                    next,
-                    quota,
-                    at: Slot::Key(hash, epoch),
-                })
-            }
-            Err(wait) => {
-                drop(table);
-                Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota)))
-            }
-        }
-    }
-
     #[cold]
     fn reject(&self, shard: &Shard<K>, key: &K, quota: &Quota, rejection: Rejection) -> Rejection {
         shard.count_rejected();
@@ -410,18 +326,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             Some(trace) => trace(&rejection, quota, key),
             None => crate::trace::rejected(&rejection, quota),
         }
-        rejection
-    }
-}
-
-/// The rejection for a request that would have to wait `nanos` (past the allowed wait
-/// when reserving).
-#[cold]
-fn denied(nanos: u64, reserve: bool, quota: &Quota) -> Rejection {
-    if reserve {
-        gcra::wait_too_long(nanos, quota.policy())
-    } else {
-        gcra::rate_limited(nanos, quota.policy())
+        match &self.shared.name {
+            Some(name) => rejection.with_name(Arc::clone(name)),
+            None => rejection,
+        }
     }
 }
 
@@ -439,6 +347,7 @@ impl<K, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
             .field("quota", &self.quota)
+            .field("name", &self.shared.name)
             .field("max_keys", &self.shared.max_keys)
             .field("shards", &self.shared.shards.len())
             .field("overflow", &self.shared.overflow.is_some())

@@ -3,10 +3,10 @@ use std::sync::Arc;
 
 use http::header::{HeaderName, FORWARDED};
 use http::Request;
-use tollgate_core::ConfigError;
+use tollgate_core::{ConfigError, KeyFn};
 
 use super::ip::{client_key, ipv6_prefix, parse_hop, IpRange};
-use super::{peer_addr, KeyExtractor};
+use super::peer_addr;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -33,7 +33,8 @@ pub enum ForwardedHeader {
 ///
 /// ```
 /// use std::net::{IpAddr, SocketAddr};
-/// use tollgate_http::rate_limit::{ClientAddr, ForwardedIp, KeyExtractor};
+/// use tollgate_core::KeyFn;
+/// use tollgate_http::rate_limit::{ClientAddr, ForwardedIp};
 ///
 /// let behind_lb = ForwardedIp::trusting(["10.0.0.0/8"])?;
 /// let request = |peer: &str, xff: &str| {
@@ -45,10 +46,10 @@ pub enum ForwardedHeader {
 ///
 /// // Through the load balancer: the client it saw, not what the client claimed.
 /// let via_lb = request("10.0.0.5:40000", "6.6.6.6, 198.51.100.7, 10.0.0.9");
-/// assert_eq!(behind_lb.extract(&via_lb), Some(ip("198.51.100.7")));
+/// assert_eq!(behind_lb.key(&via_lb), Some(ip("198.51.100.7")));
 /// // Straight from the internet: the header is ignored.
 /// let direct = request("203.0.113.1:40000", "6.6.6.6");
-/// assert_eq!(behind_lb.extract(&direct), Some(ip("203.0.113.1")));
+/// assert_eq!(behind_lb.key(&direct), Some(ip("203.0.113.1")));
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 ///
@@ -56,7 +57,7 @@ pub enum ForwardedHeader {
 ///   is keyed by the leftmost trusted address.
 /// - A hop that is not an address (`unknown`, an obfuscated `_name`, garbage) where a
 ///   trusted proxy reported the client makes the key missing (see
-///   [`MissingKey`](super::MissingKey)); hops left of the client are never parsed.
+///   `tollgate_bucket::MissingKey`); hops left of the client are never parsed.
 /// - A request without a peer address has no key.
 #[derive(Debug, Clone)]
 pub struct ForwardedIp {
@@ -131,10 +132,10 @@ impl ForwardedIp {
     }
 }
 
-impl<B> KeyExtractor<B> for ForwardedIp {
+impl<B> KeyFn<Request<B>> for ForwardedIp {
     type Key = IpAddr;
 
-    fn extract(&self, request: &Request<B>) -> Option<IpAddr> {
+    fn key(&self, request: &Request<B>) -> Option<IpAddr> {
         self.client(request)
             .map(|ip| client_key(ip, self.v6_prefix))
     }
@@ -231,9 +232,9 @@ mod tests {
     #[test]
     fn untrusted_peer_headers_are_ignored() {
         let r = req(Some("203.0.113.5:1"), "x-forwarded-for", &[b"1.1.1.1"]);
-        assert_eq!(xff().extract(&r), ip("203.0.113.5"));
+        assert_eq!(xff().key(&r), ip("203.0.113.5"));
         let r = req(Some("203.0.113.5:1"), "x-forwarded-for", &[b"\xff garbage"]);
-        assert_eq!(xff().extract(&r), ip("203.0.113.5"));
+        assert_eq!(xff().key(&r), ip("203.0.113.5"));
     }
 
     #[test]
@@ -243,21 +244,21 @@ mod tests {
             "x-forwarded-for",
             &[b"6.6.6.6, 198.51.100.2, 192.0.2.1, 10.9.9.9"],
         );
-        assert_eq!(xff().extract(&r), ip("198.51.100.2"));
+        assert_eq!(xff().key(&r), ip("198.51.100.2"));
         // Split over lines: the last line is the nearest.
         let r = req(
             Some("10.0.0.1:1"),
             "x-forwarded-for",
             &[b"6.6.6.6, 198.51.100.2", b"10.2.2.2"],
         );
-        assert_eq!(xff().extract(&r), ip("198.51.100.2"));
+        assert_eq!(xff().key(&r), ip("198.51.100.2"));
         // Ports, brackets and mapped addresses are understood.
         let r = req(
             Some("10.0.0.1:1"),
             "x-forwarded-for",
             &[b"[2001:db8::7]:443,::ffff:10.1.1.1"],
         );
-        assert_eq!(xff().extract(&r), ip("2001:db8::7"));
+        assert_eq!(xff().key(&r), ip("2001:db8::7"));
     }
 
     #[test]
@@ -268,21 +269,21 @@ mod tests {
             "x-forwarded-for",
             &[b"\xffjunk, \"unbalanced, 198.51.100.2"],
         );
-        assert_eq!(xff().extract(&r), ip("198.51.100.2"));
+        assert_eq!(xff().key(&r), ip("198.51.100.2"));
     }
 
     #[test]
     fn all_trusted_or_no_header_is_the_leftmost_trusted_hop() {
         let r = req(Some("10.0.0.1:1"), "x-forwarded-for", &[]);
-        assert_eq!(xff().extract(&r), ip("10.0.0.1"));
+        assert_eq!(xff().key(&r), ip("10.0.0.1"));
         let r = req(
             Some("10.0.0.1:1"),
             "x-forwarded-for",
             &[b"10.3.3.3, 192.0.2.1"],
         );
-        assert_eq!(xff().extract(&r), ip("10.3.3.3"));
+        assert_eq!(xff().key(&r), ip("10.3.3.3"));
         let r = req(Some("10.0.0.1:1"), "x-forwarded-for", &[b" , ,"]);
-        assert_eq!(xff().extract(&r), ip("10.0.0.1"));
+        assert_eq!(xff().key(&r), ip("10.0.0.1"));
     }
 
     #[test]
@@ -292,9 +293,9 @@ mod tests {
             "x-forwarded-for",
             &[b"1.1.1.1, unknown, 10.0.0.3"],
         );
-        assert_eq!(xff().extract(&r), None);
+        assert_eq!(xff().key(&r), None);
         let r = req(None, "x-forwarded-for", &[b"1.1.1.1"]);
-        assert_eq!(xff().extract(&r), None);
+        assert_eq!(xff().key(&r), None);
     }
 
     #[test]
@@ -305,19 +306,19 @@ mod tests {
             "forwarded",
             &[b"for=6.6.6.6, For=\"[2001:db8:cafe::17]:4711\";proto=https;by=\"a,b\", for=10.0.0.2;host=x"],
         );
-        assert_eq!(fwd.extract(&r), ip("2001:db8:cafe::17"));
+        assert_eq!(fwd.key(&r), ip("2001:db8:cafe::17"));
         // An element without `for`, or `for=unknown`, is no key.
         let r = req(
             Some("10.0.0.1:1"),
             "forwarded",
             &[b"for=1.1.1.1, proto=http"],
         );
-        assert_eq!(fwd.extract(&r), None);
+        assert_eq!(fwd.key(&r), None);
         let r = req(Some("10.0.0.1:1"), "forwarded", &[b"for=unknown"]);
-        assert_eq!(fwd.extract(&r), None);
+        assert_eq!(fwd.key(&r), None);
         // The other header is not read.
         let r = req(Some("10.0.0.1:1"), "x-forwarded-for", &[b"1.1.1.1"]);
-        assert_eq!(fwd.extract(&r), ip("10.0.0.1"));
+        assert_eq!(fwd.key(&r), ip("10.0.0.1"));
     }
 
     #[test]
@@ -328,7 +329,7 @@ mod tests {
             "x-forwarded-for",
             &[b"2001:db8:1:2:3::9"],
         );
-        assert_eq!(by64.extract(&r), ip("2001:db8:1:2::"));
+        assert_eq!(by64.key(&r), ip("2001:db8:1:2::"));
     }
 
     #[test]

@@ -1,8 +1,6 @@
 use http::header::{HeaderName, HeaderValue};
 use http::Request;
-use tollgate_core::ConfigError;
-
-use super::KeyExtractor;
+use tollgate_core::{ConfigError, KeyFn};
 
 /// Keys requests by the value of a named header, such as an API key.
 ///
@@ -12,12 +10,13 @@ use super::KeyExtractor;
 /// byte.
 ///
 /// ```
-/// use tollgate_http::rate_limit::{HeaderKey, KeyExtractor};
+/// use tollgate_core::KeyFn;
+/// use tollgate_http::rate_limit::HeaderKey;
 ///
 /// let api_key = HeaderKey::new("x-api-key")?;
 /// let req = http::Request::get("/").header("x-api-key", "k-123").body(()).unwrap();
-/// assert_eq!(api_key.extract(&req).unwrap(), "k-123");
-/// assert_eq!(api_key.extract(&http::Request::new(())), None);
+/// assert_eq!(api_key.key(&req).unwrap(), "k-123");
+/// assert_eq!(api_key.key(&http::Request::new(())), None);
 /// assert!(HeaderKey::new("not a header name").is_err());
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
@@ -57,10 +56,10 @@ impl HeaderKey {
     }
 }
 
-impl<B> KeyExtractor<B> for HeaderKey {
+impl<B> KeyFn<Request<B>> for HeaderKey {
     type Key = HeaderValue;
 
-    fn extract(&self, request: &Request<B>) -> Option<HeaderValue> {
+    fn key(&self, request: &Request<B>) -> Option<HeaderValue> {
         let mut values = request.headers().get_all(&self.name).iter();
         let value = values.next()?;
         let usable = values.next().is_none() && !value.is_empty() && value.len() <= self.max_len;
@@ -84,22 +83,19 @@ mod tests {
     #[test]
     fn one_short_value_is_the_key() {
         let k = HeaderKey::new("X-Api-Key").unwrap();
-        assert_eq!(k.extract(&req(&[b"abc"])).unwrap(), "abc");
+        assert_eq!(k.key(&req(&[b"abc"])).unwrap(), "abc");
         // Opaque bytes are fine: the key is never decoded.
-        assert_eq!(
-            k.extract(&req(&[b"\xff\xfe"])).unwrap().as_bytes(),
-            b"\xff\xfe"
-        );
+        assert_eq!(k.key(&req(&[b"\xff\xfe"])).unwrap().as_bytes(), b"\xff\xfe");
     }
 
     #[test]
     fn absent_empty_long_or_repeated_values_are_no_key() {
         let k = HeaderKey::new("x-api-key").unwrap().max_len(4);
-        assert_eq!(k.extract(&req(&[])), None);
-        assert_eq!(k.extract(&req(&[b""])), None);
-        assert_eq!(k.extract(&req(&[b"12345"])), None);
-        assert_eq!(k.extract(&req(&[b"1234"])).unwrap(), "1234");
-        assert_eq!(k.extract(&req(&[b"a", b"b"])), None);
+        assert_eq!(k.key(&req(&[])), None);
+        assert_eq!(k.key(&req(&[b""])), None);
+        assert_eq!(k.key(&req(&[b"12345"])), None);
+        assert_eq!(k.key(&req(&[b"1234"])).unwrap(), "1234");
+        assert_eq!(k.key(&req(&[b"a", b"b"])), None);
     }
 
     #[test]

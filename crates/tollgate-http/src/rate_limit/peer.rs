@@ -1,11 +1,9 @@
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::ConnectInfo;
 use http::Request;
-use tollgate_core::ConfigError;
+use tollgate_core::{ConfigError, KeyFn};
 
 use super::ip::{client_key, ipv6_prefix};
-use super::KeyExtractor;
 
 /// The address of a connection's peer, as a request extension, for servers not built
 /// on axum's `into_make_service_with_connect_info` (a hyper or hyper-util accept loop
@@ -23,24 +21,25 @@ use super::KeyExtractor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// The peer address of `request`: axum's `ConnectInfo<SocketAddr>` if present, else a
-/// [`ClientAddr`] extension, else `None`.
+/// The peer address of `request`: axum's `ConnectInfo<SocketAddr>` if present (with
+/// the `axum` feature), else a [`ClientAddr`] extension, else `None`.
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use axum::extract::ConnectInfo;
+/// use tollgate_http::rate_limit::{peer_addr, ClientAddr};
 ///
 /// let addr: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
 /// let mut req = http::Request::new(());
-/// req.extensions_mut().insert(ConnectInfo(addr));
-/// assert_eq!(tollgate_http::rate_limit::peer_addr(&req), Some(addr));
+/// req.extensions_mut().insert(ClientAddr(addr));
+/// assert_eq!(peer_addr(&req), Some(addr));
 /// ```
 pub fn peer_addr<B>(request: &Request<B>) -> Option<SocketAddr> {
     let extensions = request.extensions();
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0)
-        .or_else(|| extensions.get::<ClientAddr>().map(|addr| addr.0))
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0);
+    }
+    extensions.get::<ClientAddr>().map(|addr| addr.0)
 }
 
 /// Keys requests by the IP address of the connection's peer (see [`peer_addr`]).
@@ -54,14 +53,15 @@ pub fn peer_addr<B>(request: &Request<B>) -> Option<SocketAddr> {
 ///
 /// ```
 /// use std::net::{IpAddr, SocketAddr};
-/// use tollgate_http::rate_limit::{ClientAddr, KeyExtractor, PeerIp};
+/// use tollgate_core::KeyFn;
+/// use tollgate_http::rate_limit::{ClientAddr, PeerIp};
 ///
 /// let per_network = PeerIp::new().ipv6_prefix(64)?;
 /// let addr: SocketAddr = "[2001:db8:1:2:aaaa::1]:50000".parse().unwrap();
 /// let mut req = http::Request::new(());
 /// req.extensions_mut().insert(ClientAddr(addr));
-/// assert_eq!(per_network.extract(&req), Some("2001:db8:1:2::".parse::<IpAddr>().unwrap()));
-/// assert_eq!(PeerIp::new().extract(&http::Request::new(())), None);
+/// assert_eq!(per_network.key(&req), Some("2001:db8:1:2::".parse::<IpAddr>().unwrap()));
+/// assert_eq!(PeerIp::new().key(&http::Request::new(())), None);
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,10 +90,11 @@ impl Default for PeerIp {
     }
 }
 
-impl<B> KeyExtractor<B> for PeerIp {
+impl<B> KeyFn<Request<B>> for PeerIp {
     type Key = IpAddr;
 
-    fn extract(&self, request: &Request<B>) -> Option<IpAddr> {
+    #[inline]
+    fn key(&self, request: &Request<B>) -> Option<IpAddr> {
         peer_addr(request).map(|addr| client_key(addr.ip(), self.v6_prefix))
     }
 }
@@ -105,40 +106,38 @@ mod tests {
     fn with_connect_info(addr: &str) -> Request<()> {
         let mut req = Request::new(());
         req.extensions_mut()
-            .insert(ConnectInfo(addr.parse::<SocketAddr>().unwrap()));
+            .insert(ClientAddr(addr.parse::<SocketAddr>().unwrap()));
         req
     }
 
+    #[cfg(feature = "axum")]
     #[test]
     fn connect_info_wins_over_client_addr() {
-        let mut req = with_connect_info("192.0.2.1:1");
+        use axum::extract::ConnectInfo;
+        let mut req = Request::new(());
+        req.extensions_mut()
+            .insert(ConnectInfo("192.0.2.1:1".parse::<SocketAddr>().unwrap()));
         req.extensions_mut()
             .insert(ClientAddr("192.0.2.2:2".parse().unwrap()));
-        assert_eq!(
-            PeerIp::new().extract(&req),
-            Some("192.0.2.1".parse().unwrap())
-        );
+        assert_eq!(PeerIp::new().key(&req), Some("192.0.2.1".parse().unwrap()));
     }
 
     #[test]
     fn ports_do_not_split_a_client() {
-        let a = PeerIp::new().extract(&with_connect_info("192.0.2.1:1000"));
-        let b = PeerIp::new().extract(&with_connect_info("192.0.2.1:2000"));
+        let a = PeerIp::new().key(&with_connect_info("192.0.2.1:1000"));
+        let b = PeerIp::new().key(&with_connect_info("192.0.2.1:2000"));
         assert_eq!(a, b);
     }
 
     #[test]
     fn mapped_ipv4_is_ipv4_and_prefix_groups_ipv6() {
         let req = with_connect_info("[::ffff:192.0.2.1]:1");
-        assert_eq!(
-            PeerIp::new().extract(&req),
-            Some("192.0.2.1".parse().unwrap())
-        );
+        assert_eq!(PeerIp::new().key(&req), Some("192.0.2.1".parse().unwrap()));
         let by64 = PeerIp::new().ipv6_prefix(64).unwrap();
-        let a = by64.extract(&with_connect_info("[2001:db8::1]:1"));
-        let b = by64.extract(&with_connect_info("[2001:db8::ffff:2]:1"));
+        let a = by64.key(&with_connect_info("[2001:db8::1]:1"));
+        let b = by64.key(&with_connect_info("[2001:db8::ffff:2]:1"));
         assert_eq!(a, b);
-        assert_ne!(a, by64.extract(&with_connect_info("[2001:db8:0:1::1]:1")));
+        assert_ne!(a, by64.key(&with_connect_info("[2001:db8:0:1::1]:1")));
         assert_eq!(
             PeerIp::new().ipv6_prefix(0).unwrap_err().field(),
             "ipv6_prefix"
