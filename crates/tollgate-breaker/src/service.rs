@@ -8,9 +8,7 @@ use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::snapshot::{KeyedBreakersSnapshot, Snapshot};
-use crate::{
-    Breaker, BreakerPerKey, Classifier, DefaultClassifier, KeyedBreakers, SelectBreaker,
-};
+use crate::{Breaker, BreakerPerKey, Classifier, DefaultClassifier, KeyedBreakers, SelectBreaker};
 
 /// A service behind a circuit breaker, made by [`BreakerLayer`](crate::BreakerLayer):
 /// see there for examples.

@@ -70,15 +70,17 @@ async fn clones_share_one_breaker() {
     assert_eq!(layer.snapshot().state, State::Open);
     let err = b.oneshot(()).await.unwrap_err();
     assert_eq!(rejection(&err).reason(), Reason::CircuitOpen);
-    assert_eq!((layer.snapshot().admitted, layer.snapshot().rejected), (2, 1));
+    assert_eq!(
+        (layer.snapshot().admitted, layer.snapshot().rejected),
+        (2, 1)
+    );
 }
 
 #[tokio::test]
 async fn a_cancelled_call_counts_as_neither_and_returns_a_probe_permit() {
     let clock = ManualClock::new();
     let breaker = consecutive(1).clock(clock.clone()).build().unwrap();
-    let (mut svc, mut handle) =
-        mock::spawn_layer::<(), (), _>(BreakerLayer::new(breaker.clone()));
+    let (mut svc, mut handle) = mock::spawn_layer::<(), (), _>(BreakerLayer::new(breaker.clone()));
     handle.allow(10);
 
     // Closed: a dropped call is not recorded.
@@ -187,8 +189,14 @@ async fn a_keyed_request_without_a_key_is_refused_and_never_reaches_inner() {
     assert_ready_ok!(svc.poll_ready());
     let err = svc.call(None).await.unwrap_err();
     let r = rejection(&err);
-    assert_eq!((r.reason(), r.name()), (Reason::MissingKey, Some("upstream")));
-    assert!(handle.poll_request().is_pending(), "the inner service saw nothing");
+    assert_eq!(
+        (r.reason(), r.name()),
+        (Reason::MissingKey, Some("upstream"))
+    );
+    assert!(
+        handle.poll_request().is_pending(),
+        "the inner service saw nothing"
+    );
     let s = layer.snapshot();
     assert_eq!((s.keys, s.admitted, s.rejected), (0, 0, 1));
 }

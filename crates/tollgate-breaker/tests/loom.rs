@@ -23,7 +23,10 @@ fn config(probes: u32, successes: u32) -> BreakerBuilder {
 /// A breaker whose open wait has just elapsed: the next caller half-opens it.
 fn ready_to_probe(probes: u32, successes: u32) -> Breaker<ManualClock> {
     let clock = ManualClock::new();
-    let breaker = config(probes, successes).clock(clock.clone()).build().unwrap();
+    let breaker = config(probes, successes)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     breaker.try_acquire().unwrap().record(Outcome::Failure);
     assert_eq!(breaker.state(), State::Open);
     clock.advance(WAIT);

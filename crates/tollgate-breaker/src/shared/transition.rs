@@ -12,7 +12,13 @@ use crate::State;
 
 impl<C: Clock> Shared<C> {
     /// Opens from `current` (closed or half-open), under the lock.
-    pub(super) fn open(&self, control: &mut Control, current: Word, reason: TransitionReason, now: Timestamp) {
+    pub(super) fn open(
+        &self,
+        control: &mut Control,
+        current: Word,
+        reason: TransitionReason,
+        now: Timestamp,
+    ) {
         let mut wait = self.config.open_wait_for(control.reopens);
         if self.config.jitter > 0.0 {
             let unit = control.rng.next_unit();

@@ -1,0 +1,52 @@
+//! [`GrpcVerdict`]: a gRPC call's permit, carried by its response body until the
+//! trailers say how the call ended.
+
+use http::HeaderMap;
+use tollgate_breaker::{Outcome, Permit};
+use tollgate_core::{Clock, SystemClock};
+
+use super::GrpcClassifier;
+use crate::body::{BodyEnd, BodyWatch};
+
+/// The [`BodyWatch`] of a streaming gRPC response behind a breaker with a
+/// [`GrpcClassifier`]: it holds the call's permit and records the outcome from the
+/// trailers' `grpc-status`. A body that fails is a failure, one that ends without
+/// trailers is a failure (no status), and one dropped (or cut) before its trailers
+/// counts as a cancelled call: the permit is dropped, and a half-open probe permit goes
+/// back.
+///
+/// Made by [`GrpcClassifier`]; see the [module docs](crate::breaker) for an example.
+#[derive(Debug)]
+pub struct GrpcVerdict<C = SystemClock> {
+    permit: Option<Permit<C>>,
+    classifier: GrpcClassifier,
+}
+
+impl<C> GrpcVerdict<C> {
+    pub(crate) fn new(permit: Permit<C>, classifier: GrpcClassifier) -> Self {
+        GrpcVerdict {
+            permit: Some(permit),
+            classifier,
+        }
+    }
+}
+
+impl<C: Clock> BodyWatch for GrpcVerdict<C> {
+    fn trailers(&mut self, trailers: &HeaderMap) {
+        if let Some(permit) = self.permit.take() {
+            permit.record(self.classifier.classify_trailers(Some(trailers)));
+        }
+    }
+
+    fn end(mut self, end: BodyEnd) {
+        let Some(permit) = self.permit.take() else {
+            return; // recorded from the trailers
+        };
+        match end {
+            BodyEnd::Complete => permit.record(self.classifier.classify_trailers(None)),
+            BodyEnd::Failed => permit.record(Outcome::Failure),
+            // Dropping the permit unrecorded: a cancelled call.
+            BodyEnd::Cut | BodyEnd::Dropped => drop(permit),
+        }
+    }
+}
