@@ -15,7 +15,39 @@ use crate::body::{BodyEnd, BodyWatch};
 /// counts as a cancelled call: the permit is dropped, and a half-open probe permit goes
 /// back.
 ///
-/// Made by [`GrpcClassifier`]; see the [module docs](crate::breaker) for an example.
+/// Made by [`GrpcClassifier`] for responses whose head does not decide:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tollgate_core::BoxError> {
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http_body::Frame;
+/// use http_body_util::{BodyExt, StreamBody};
+/// use tollgate_breaker::{Breaker, BreakerLayer, State};
+/// use tollgate_http::{breaker::GrpcClassifier, grpc};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let breaker = Breaker::builder().no_failure_rate().consecutive_failures(1).build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(BreakerLayer::new(breaker.clone()).classifier(GrpcClassifier::new()))
+///     .service(service_fn(|_: http::Request<()>| async {
+///         // A stream whose trailers say UNAVAILABLE.
+///         let mut trailers = http::HeaderMap::new();
+///         trailers.insert(grpc::STATUS, grpc::code_value(grpc::UNAVAILABLE));
+///         let frames = vec![
+///             Ok::<_, Infallible>(Frame::data(Bytes::from("reply"))),
+///             Ok(Frame::trailers(trailers)),
+///         ];
+///         Ok::<_, Infallible>(http::Response::new(StreamBody::new(futures::stream::iter(frames))))
+///     }));
+/// let response = svc.oneshot(http::Request::new(())).await?;
+/// assert_eq!(breaker.state(), State::Closed, "nothing known before the trailers");
+/// response.into_body().collect().await?;
+/// assert_eq!(breaker.state(), State::Open);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct GrpcVerdict<C = SystemClock> {
     permit: Option<Permit<C>>,
