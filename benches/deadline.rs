@@ -14,10 +14,14 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::FutureExt;
 use http::{HeaderValue, Request, Response};
+use tollgate_core::TokioClock;
 use tollgate_deadline::{
-    format_grpc_timeout, parse_grpc_timeout, parse_http_timeout, Deadline, HeaderUnit, TimeoutLayer,
+    Deadline, DeadlinePolicy, ServerDeadlineLayer, TimeoutLayer, TimeoutPolicy,
 };
-use tollgate_http::deadline::{ClientDeadlineLayer, ServerDeadlineLayer};
+use tollgate_http::deadline::{
+    format_grpc_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit, TimeoutHeaders,
+};
+use tollgate_http::AsResponse;
 use tower::{Layer, Service};
 
 /// The trivial inner service: answers at once.
@@ -75,17 +79,19 @@ fn layers(c: &mut Criterion) {
         b.iter(|| call(&mut tower_timeout, request(GRPC)))
     });
 
-    let mut total = TimeoutLayer::total(Duration::from_secs(1))
-        .unwrap()
-        .layer(Trivial);
+    let mut total =
+        TimeoutLayer::new(TimeoutPolicy::total(Duration::from_secs(1)).unwrap()).layer(Trivial);
     group.bench_function("tollgate_TimeoutLayer_total", |b| {
         b.iter(|| call(&mut total, request(GRPC)))
     });
 
-    let mut server = ServerDeadlineLayer::builder()
+    let policy = DeadlinePolicy::builder()
         .margin(Duration::from_millis(5))
         .build()
-        .unwrap()
+        .unwrap();
+    let mut server = ServerDeadlineLayer::new(policy)
+        .propagate(TimeoutHeaders::new())
+        .refuse_with(AsResponse::new())
         .layer(Trivial);
     group.bench_function("tollgate_server_grpc_timeout", |b| {
         b.iter(|| call(&mut server, request(GRPC)))
@@ -94,11 +100,13 @@ fn layers(c: &mut Criterion) {
         b.iter(|| call(&mut server, request(Some(("request-timeout", "1000")))))
     });
 
-    let mut client = ClientDeadlineLayer::builder()
+    let policy = TimeoutPolicy::builder()
         .total(Duration::from_secs(1))
         .margin(Duration::from_millis(5))
         .build()
-        .unwrap()
+        .unwrap();
+    let mut client = TimeoutLayer::new(policy)
+        .propagate(TimeoutHeaders::new())
         .layer(Trivial);
     group.bench_function("tollgate_client_total", |b| {
         b.iter(|| {
@@ -108,7 +116,7 @@ fn layers(c: &mut Criterion) {
             )
         })
     });
-    let deadline = Deadline::from_now(Duration::from_secs(3600));
+    let deadline = Deadline::from_now(&TokioClock::new(), Duration::from_secs(3600));
     group.bench_function("tollgate_client_inherited", |b| {
         b.iter(|| {
             deadline

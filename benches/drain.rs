@@ -15,8 +15,9 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
-use tollgate_drain::{Drain, InFlightLayer};
-use tollgate_http::drain::DrainLayer;
+use tollgate_drain::{Drain, DrainLayer};
+use tollgate_http::drain::UntilBodyEnd;
+use tollgate_http::AsResponse;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{Layer, Service};
 
@@ -61,13 +62,19 @@ fn per_request(c: &mut Criterion) {
     let mut bare = Trivial;
     group.bench_function("bare", |b| b.iter(|| one_request(&mut bare, &mut cx)));
 
-    let mut in_flight = InFlightLayer::new(drain.clone()).layer(Trivial);
-    group.bench_function("tollgate_InFlight", |b| {
+    // The default layer: `AsError`, counted until the response (the former `InFlight`
+    // counted until the body ended; that is the HTTP row below).
+    let mut in_flight = DrainLayer::new(drain.clone()).layer(Trivial);
+    group.bench_function("tollgate_DrainLayer", |b| {
         b.iter(|| one_request(&mut in_flight, &mut cx))
     });
 
-    let mut http_face = DrainLayer::new(drain.clone()).layer(Trivial);
-    group.bench_function("tollgate_http_DrainLayer", |b| {
+    // The HTTP face plugged in: 503 refusals, counted until the body ends.
+    let mut http_face = DrainLayer::new(drain.clone())
+        .refuse_with(AsResponse::new())
+        .track_with(UntilBodyEnd)
+        .layer(Trivial);
+    group.bench_function("tollgate_DrainLayer_http", |b| {
         b.iter(|| one_request(&mut http_face, &mut cx))
     });
 

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate_core::{Clock, ManualClock};
+use tollgate_core::{Clock, ManualClock, Quota};
 use tollgate_leaky::{Admit, Shaper, Turn};
 
 fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
@@ -40,11 +40,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn tollgate_unbounded() -> Shaper {
-    Shaper::builder()
-        .interval(Duration::from_nanos(1))
+    let quota = Quota::with_period(1, Duration::from_nanos(1))
         .burst(1_000_000)
-        .build()
-        .expect("valid")
+        .expect("valid");
+    Shaper::builder(quota).build().expect("valid")
 }
 
 fn leaky_bucket_unbounded() -> leaky_bucket::RateLimiter {
@@ -86,10 +85,13 @@ fn admission_uncontended(c: &mut Criterion) {
 fn queued_release(c: &mut Criterion) {
     let mut group = c.benchmark_group("shape_queued_release");
     let clock = ManualClock::new();
-    let shaper = Shaper::builder()
-        .interval(Duration::from_micros(1))
+    let quota = Quota::with_period(1, Duration::from_micros(1))
+        .burst(1)
+        .expect("valid");
+    let shaper = Shaper::builder(quota)
         .max_queue(1 << 20)
-        .build_with_clock(clock.clone())
+        .clock(clock.clone())
+        .build()
         .expect("valid");
     let waker = Waker::noop();
     // Keep one waiter ahead so every measured request really queues.
@@ -162,12 +164,8 @@ fn contended(c: &mut Criterion) {
 /// Two threads, each on its own runtime, acquire from one shaper at 20 000/s for
 /// 200 ms. FIFO shaping should split the releases evenly.
 fn fairness(_: &mut Criterion) {
-    let shaper = Shaper::builder()
-        .per_second(20_000)
-        .burst(16)
-        .max_queue(64)
-        .build()
-        .expect("valid");
+    let quota = Quota::per_second(20_000).burst(16).expect("valid");
+    let shaper = Shaper::builder(quota).max_queue(64).build().expect("valid");
     let stop = Arc::new(AtomicBool::new(false));
     let counts: Vec<Arc<AtomicU64>> = (0..2).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let threads: Vec<_> = counts

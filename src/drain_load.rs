@@ -24,13 +24,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tollgate_drain::{Drain, Report};
-use tollgate_http::drain::DrainLayer;
+use tollgate_drain::{Drain, DrainLayer, DrainReport};
+use tollgate_http::drain::UntilBodyEnd;
+use tollgate_http::AsResponse;
 
 /// How the server shuts down when the deploy starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
-    /// `DrainLayer` + a `Drain` driving `axum::serve(..).with_graceful_shutdown(drain.done())`.
+    /// `DrainLayer` (`AsResponse`, `UntilBodyEnd`) + a `Drain` driving `axum::serve(..).with_graceful_shutdown(drain.done())`.
     Drained,
     /// Plain `axum::serve(..).with_graceful_shutdown(signal)`, the signal being the
     /// deploy itself.
@@ -108,7 +109,7 @@ pub struct LoadOutcome {
     /// `true` if the grace period ended first and the server was killed.
     pub killed: bool,
     /// The drain's report, for [`Shutdown::Drained`].
-    pub report: Option<Report>,
+    pub report: Option<DrainReport>,
 }
 
 impl LoadOutcome {
@@ -168,7 +169,7 @@ pub async fn run_load(shutdown: Shutdown, plan: LoadPlan) -> LoadOutcome {
         .build()
         .expect("valid drain timings");
     let (deploy_tx, deploy_rx) = oneshot::channel::<()>();
-    let (exit_tx, exit_rx) = oneshot::channel::<(Instant, bool, Option<Report>)>();
+    let (exit_tx, exit_rx) = oneshot::channel::<(Instant, bool, Option<DrainReport>)>();
     let server = {
         let (started, drain) = (started.clone(), drain.clone());
         std::thread::spawn(move || {
@@ -230,7 +231,7 @@ fn serve(
     started: Arc<Mutex<HashSet<u64>>>,
     drain: Drain,
     deploy: oneshot::Receiver<()>,
-    exit: oneshot::Sender<(Instant, bool, Option<Report>)>,
+    exit: oneshot::Sender<(Instant, bool, Option<DrainReport>)>,
 ) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -262,7 +263,11 @@ fn serve(
         };
         match shutdown {
             Shutdown::Drained => {
-                let app = app.layer(DrainLayer::new(drain.clone()));
+                let app = app.layer(
+                    DrainLayer::new(drain.clone())
+                        .refuse_with(AsResponse::new())
+                        .track_with(UntilBodyEnd),
+                );
                 let driver = tokio::spawn(drain.clone().run_until(deployed));
                 let server = axum::serve(listener, app).with_graceful_shutdown(drain.done());
                 let killed = kill_after_grace(server, drain.announced(), plan.grace).await;

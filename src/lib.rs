@@ -9,6 +9,7 @@
 pub struct ReadmeDoctests;
 
 pub mod drain_load;
+pub mod redis_server;
 
 use std::pin::Pin;
 use std::time::Duration;

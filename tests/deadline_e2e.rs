@@ -20,8 +20,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tollgate_deadline::Deadline;
-use tollgate_http::deadline::{ClientDeadline, ClientDeadlineLayer, ServerDeadlineLayer};
+use tollgate_core::{Clock, TokioClock};
+use tollgate_deadline::{
+    Deadline, DeadlinePolicy, DeadlinePolicyBuilder, ServerDeadlineLayer, Timeout, TimeoutLayer,
+    TimeoutPolicy, TimeoutPolicyBuilder,
+};
+use tollgate_http::deadline::TimeoutHeaders;
+use tollgate_http::AsResponse;
 use tollgate_workspace::echo::echo_client::EchoClient;
 use tollgate_workspace::echo::echo_server::EchoServer;
 use tollgate_workspace::echo::EchoRequest;
@@ -31,8 +36,23 @@ use tower::{Layer, ServiceBuilder};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
+/// The server layer of every hop: the budget read from `grpc-timeout` or
+/// `request-timeout`, refusals answered as 504 / 400 or gRPC statuses.
+type ServerLayer = ServerDeadlineLayer<TimeoutHeaders, AsResponse>;
+
+fn server(policy: DeadlinePolicyBuilder) -> ServerLayer {
+    ServerDeadlineLayer::new(policy.build().unwrap())
+        .propagate(TimeoutHeaders::new())
+        .refuse_with(AsResponse::new())
+}
+
+/// The client layer of every hop: the remaining budget written on the request.
+fn client(policy: TimeoutPolicyBuilder) -> TimeoutLayer<TimeoutHeaders> {
+    TimeoutLayer::new(policy.build().unwrap()).propagate(TimeoutHeaders::new())
+}
+
 /// Starts the shared echo service on loopback; counts the calls that reach it.
-async fn tonic_b(layer: Option<ServerDeadlineLayer>) -> (SocketAddr, Arc<AtomicUsize>) {
+async fn tonic_b(layer: Option<ServerLayer>) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -65,9 +85,9 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
-type EchoB = EchoClient<ClientDeadline<Channel>>;
+type EchoB = EchoClient<Timeout<Channel, TimeoutHeaders>>;
 
-async fn echo_client(addr: SocketAddr, layer: ClientDeadlineLayer) -> EchoB {
+async fn echo_client(addr: SocketAddr, layer: TimeoutLayer<TimeoutHeaders>) -> EchoB {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -92,7 +112,7 @@ async fn get_with(addr: SocketAddr, path: &str, budget_ms: u64) -> (StatusCode, 
 }
 
 /// Hop A: works `work`, then calls B (unary echo) and answers what B saw.
-fn hop_a(b: EchoB, work: Duration, server: ServerDeadlineLayer) -> Router {
+fn hop_a(b: EchoB, work: Duration, server: ServerLayer) -> Router {
     async fn handler(State((b, work)): State<(EchoB, Duration)>) -> (StatusCode, String) {
         tokio::time::sleep(work).await;
         let request = EchoRequest {
@@ -114,18 +134,8 @@ fn hop_a(b: EchoB, work: Duration, server: ServerDeadlineLayer) -> Router {
 #[tokio::test(start_paused = true)]
 async fn budget_shrinks_from_axum_a_to_tonic_b() {
     let (b_addr, b_calls) = tonic_b(None).await;
-    let b = echo_client(
-        b_addr,
-        ClientDeadlineLayer::builder()
-            .margin(MS(10))
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let server = ServerDeadlineLayer::builder()
-        .margin(MS(20))
-        .build()
-        .unwrap();
+    let b = echo_client(b_addr, client(TimeoutPolicy::builder().margin(MS(10)))).await;
+    let server = server(DeadlinePolicy::builder().margin(MS(20)));
     let a = serve(hop_a(b, MS(300), server)).await;
 
     let t0 = Instant::now();
@@ -141,18 +151,10 @@ async fn spent_budget_fails_fast_in_a_and_never_reaches_b() {
     let (b_addr, b_calls) = tonic_b(None).await;
     let b = echo_client(
         b_addr,
-        ClientDeadlineLayer::builder()
-            .margin(MS(10))
-            .min(MS(50))
-            .build()
-            .unwrap(),
+        client(TimeoutPolicy::builder().margin(MS(10)).min(MS(50))),
     )
     .await;
-    let server = ServerDeadlineLayer::builder()
-        .margin(MS(20))
-        .min(MS(30))
-        .build()
-        .unwrap();
+    let server = server(DeadlinePolicy::builder().margin(MS(20)).min(MS(30)));
     let a = serve(hop_a(b, MS(60), server)).await;
 
     let t0 = Instant::now();
@@ -172,7 +174,7 @@ async fn spent_budget_fails_fast_in_a_and_never_reaches_b() {
 
 #[tokio::test(start_paused = true)]
 async fn tonic_b_with_the_server_layer_refuses_and_cuts_off_in_grpc_terms() {
-    let layer = ServerDeadlineLayer::builder().min(MS(100)).build().unwrap();
+    let layer = server(DeadlinePolicy::builder().min(MS(100)));
     let (b_addr, b_calls) = tonic_b(Some(layer)).await;
     let mut b = EchoClient::connect(format!("http://{b_addr}"))
         .await
@@ -204,28 +206,20 @@ async fn budget_shrinks_from_axum_a_to_axum_b_and_b_cuts_off_at_the_deadline() {
         Extension(deadline): Extension<Deadline>,
         axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, u64>>,
     ) -> String {
-        let left = deadline.remaining(Instant::now()).as_millis();
+        let left = deadline.remaining(TokioClock::new().now()).as_millis();
         tokio::time::sleep(MS(q.get("work").copied().unwrap_or(0))).await;
         left.to_string()
     }
     let b = serve(
-        Router::new().route("/b", get(b_handler)).layer(
-            ServerDeadlineLayer::builder()
-                .margin(MS(5))
-                .build()
-                .unwrap(),
-        ),
+        Router::new()
+            .route("/b", get(b_handler))
+            .layer(server(DeadlinePolicy::builder().margin(MS(5)))),
     )
     .await;
 
-    type HttpB = ClientDeadline<Client<HttpConnector, Empty<Bytes>>>;
+    type HttpB = Timeout<Client<HttpConnector, Empty<Bytes>>, TimeoutHeaders>;
     let client: HttpB = ServiceBuilder::new()
-        .layer(
-            ClientDeadlineLayer::builder()
-                .margin(MS(10))
-                .build()
-                .unwrap(),
-        )
+        .layer(client(TimeoutPolicy::builder().margin(MS(10))))
         .service(http_client());
     async fn a_handler(
         State((client, b)): State<(HttpB, SocketAddr)>,
@@ -249,12 +243,7 @@ async fn budget_shrinks_from_axum_a_to_axum_b_and_b_cuts_off_at_the_deadline() {
         Router::new()
             .route("/a", get(a_handler))
             .with_state((client, b))
-            .layer(
-                ServerDeadlineLayer::builder()
-                    .margin(MS(20))
-                    .build()
-                    .unwrap(),
-            ),
+            .layer(server(DeadlinePolicy::builder().margin(MS(20)))),
     )
     .await;
 

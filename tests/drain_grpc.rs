@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tollgate_drain::{Drain, Phase};
-use tollgate_http::drain::{health_follows, DrainLayer};
+use tollgate_drain::{Drain, DrainLayer, Phase};
+use tollgate_http::drain::{health_follows, UntilBodyEnd};
+use tollgate_http::AsResponse;
 use tollgate_workspace::echo::echo_client::EchoClient;
 use tollgate_workspace::echo::echo_server::EchoServer;
 use tollgate_workspace::echo::EchoRequest;
@@ -38,7 +39,11 @@ async fn start(propagation_ms: u64, deadline_ms: u64) -> Server {
     let (reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(health_follows(drain.clone(), reporter, [SERVICE]));
     let server = tonic::transport::Server::builder()
-        .layer(DrainLayer::new(drain.clone()))
+        .layer(
+            DrainLayer::new(drain.clone())
+                .refuse_with(AsResponse::new())
+                .track_with(UntilBodyEnd),
+        )
         .add_service(health)
         .add_service(EchoServer::new(Replier))
         .serve_with_incoming_shutdown(

@@ -13,8 +13,9 @@ use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tollgate_drain::Drain;
-use tollgate_http::drain::DrainLayer;
+use tollgate_drain::{Drain, DrainLayer};
+use tollgate_http::drain::UntilBodyEnd;
+use tollgate_http::AsResponse;
 use tower::{service_fn, Layer, ServiceExt};
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -47,7 +48,10 @@ async fn http2_stream_completes_then_goaway_with_hyper_util_graceful_shutdown() 
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let svc = DrainLayer::new(drain.clone()).layer(service_fn(handler));
+    let svc = DrainLayer::new(drain.clone())
+        .refuse_with(AsResponse::new())
+        .track_with(UntilBodyEnd)
+        .layer(service_fn(handler));
 
     let server = {
         let drain = drain.clone();

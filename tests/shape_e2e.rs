@@ -13,13 +13,14 @@ use axum::Router;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tollgate_core::Quota;
 use tollgate_http::shape::HttpFeedback;
 use tollgate_leaky::{ShapeLayer, Shaper};
 use tower::{Layer, ServiceExt};
 
 /// The stand-in API's quota: a GCRA of its own (no tollgate code), `interval` apart
 /// with a small tolerance for network jitter.
-struct Quota {
+struct ApiQuota {
     interval: Duration,
     tolerance: Duration,
     tat: Mutex<Option<Instant>>,
@@ -30,7 +31,7 @@ struct Quota {
     refuse_nth: Option<usize>,
 }
 
-impl Quota {
+impl ApiQuota {
     fn new(per_second: u32, burst: u32, refuse_nth: Option<usize>) -> Arc<Self> {
         let interval = Duration::from_secs(1) / per_second;
         Arc::new(Self {
@@ -56,7 +57,7 @@ impl Quota {
     }
 }
 
-async fn api(State(quota): State<Arc<Quota>>) -> (StatusCode, HeaderMap, &'static str) {
+async fn api(State(quota): State<Arc<ApiQuota>>) -> (StatusCode, HeaderMap, &'static str) {
     let n = {
         let mut arrivals = quota.arrivals.lock().unwrap();
         arrivals.push((Instant::now(), 0));
@@ -87,7 +88,7 @@ async fn api(State(quota): State<Arc<Quota>>) -> (StatusCode, HeaderMap, &'stati
     (status, headers, "ok")
 }
 
-async fn serve(quota: Arc<Quota>) -> String {
+async fn serve(quota: Arc<ApiQuota>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new().route("/", get(api)).with_state(quota);
@@ -103,12 +104,12 @@ fn request(uri: &str) -> http::Request<Empty<bytes::Bytes>> {
 async fn shaped_client_gets_no_429_and_keeps_the_schedule() {
     // 200 calls against 200 req/s: one second of schedule, scaled from 10 req/s x 20 s.
     const CALLS: usize = 200;
-    let quota = Quota::new(200, 4, None);
+    let quota = ApiQuota::new(200, 4, None);
     let uri = serve(quota.clone()).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
 
     // The control: unshaped, the same burst is refused.
-    let control = Quota::new(200, 4, None);
+    let control = ApiQuota::new(200, 4, None);
     let control_uri = serve(control.clone()).await;
     let burst: Vec<_> = (0..50)
         .map(|_| tokio::spawn(client.clone().oneshot(request(&control_uri))))
@@ -122,16 +123,12 @@ async fn shaped_client_gets_no_429_and_keeps_the_schedule() {
     );
 
     // A burst of 2 absorbs tokio's 1 ms timer ticks (see the crate docs).
-    let shaper = Shaper::builder()
-        .per_second(200)
-        .burst(2)
+    let shaper = Shaper::builder(Quota::per_second(200).burst(2).unwrap())
         .max_queue(CALLS)
         .max_wait(Duration::from_secs(5))
         .build()
         .unwrap();
-    let shaped = ShapeLayer::new(shaper.clone())
-        .feedback(HttpFeedback)
-        .layer(client);
+    let shaped = ShapeLayer::new(shaper).feedback(HttpFeedback).layer(client);
     let start = Instant::now();
     let calls: Vec<_> = (0..CALLS)
         .map(|_| tokio::spawn(shaped.clone().oneshot(request(&uri))))
@@ -158,23 +155,20 @@ async fn shaped_client_gets_no_429_and_keeps_the_schedule() {
     );
     // Plus the last call's round trip.
     assert!(elapsed <= schedule.mul_f64(1.10), "{elapsed:?}");
-    assert_eq!(shaper.snapshot().released, CALLS as u64);
+    assert_eq!(shaped.snapshot().admitted, CALLS as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_backs_off_exactly_as_the_server_says() {
     // 20 req/s; the 5th call is answered 429 + Retry-After: 1.
-    let quota = Quota::new(20, 2, Some(5));
+    let quota = ApiQuota::new(20, 2, Some(5));
     let uri = serve(quota.clone()).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-    let shaper = Shaper::builder()
-        .per_second(20)
+    let shaper = Shaper::builder(Quota::per_second(20).burst(1).unwrap())
         .max_wait(Duration::from_secs(5))
         .build()
         .unwrap();
-    let shaped = ShapeLayer::new(shaper.clone())
-        .feedback(HttpFeedback)
-        .layer(client);
+    let shaped = ShapeLayer::new(shaper).feedback(HttpFeedback).layer(client);
     let calls: Vec<_> = (0..10)
         .map(|_| tokio::spawn(shaped.clone().oneshot(request(&uri))))
         .collect();

@@ -1,5 +1,5 @@
 //! The example timeout plans: the seed's misaligned path is flagged with clear fixes,
-//! the aligned one passes, and `timeout_plan` exits accordingly.
+//! the aligned one passes, and the `timeout_plan` binary exits accordingly.
 
 use std::process::Command;
 
@@ -43,13 +43,12 @@ fn aligned_plan_passes() {
 }
 
 #[test]
-fn timeout_plan_example_exits_non_zero_on_errors() {
-    // `cargo test` builds the package's examples next to the test binaries' `deps/`.
-    let test_exe = std::env::current_exe().unwrap();
-    let profile_dir = test_exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let exe = profile_dir.join("examples").join("timeout_plan");
+fn timeout_plan_binary_exits_non_zero_on_errors() {
+    // Cargo builds the package's binaries for its integration tests, however it was
+    // invoked (`--all-targets`, `--test timeout_plan`, ...), and names them here.
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_timeout_plan"));
     let run = |plan: &str| {
-        Command::new(&exe)
+        Command::new(exe)
             .arg(format!(
                 "{}/examples/plans/{plan}",
                 env!("CARGO_MANIFEST_DIR")

@@ -14,9 +14,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tollgate_core::{Clock, TokioClock};
 use tollgate_deadline::checker::{check, Plan};
-use tollgate_deadline::Deadline;
-use tollgate_http::deadline::{ClientDeadline, ClientDeadlineLayer, ServerDeadlineLayer};
+use tollgate_deadline::{
+    Deadline, DeadlinePolicy, ServerDeadlineLayer, Timeout, TimeoutLayer, TimeoutPolicy,
+};
+use tollgate_http::deadline::TimeoutHeaders;
+use tollgate_http::AsResponse;
 use tollgate_workspace::echo::echo_client::EchoClient;
 use tollgate_workspace::echo::echo_server::EchoServer;
 use tollgate_workspace::echo::EchoRequest;
@@ -28,7 +32,7 @@ const A_MARGIN: Duration = Duration::from_millis(20);
 const NETWORK_MARGIN: Duration = Duration::from_millis(10);
 const B_MIN: Duration = Duration::from_millis(50);
 
-type EchoB = EchoClient<ClientDeadline<Channel>>;
+type EchoB = EchoClient<Timeout<Channel, TimeoutHeaders>>;
 
 /// Hop A: reports what it had, works, then calls B with what is left.
 async fn hop_a(
@@ -37,9 +41,10 @@ async fn hop_a(
     Query(query): Query<std::collections::HashMap<String, u64>>,
 ) -> String {
     let work = query.get("work").copied().unwrap_or(0);
-    let at_start = deadline.remaining(Instant::now());
+    let clock = TokioClock::new();
+    let at_start = deadline.remaining(clock.now());
     tokio::time::sleep(Duration::from_millis(work)).await;
-    let before_call = deadline.remaining(Instant::now());
+    let before_call = deadline.remaining(clock.now());
     let request = EchoRequest {
         message: "hi".into(),
         delay_ms: 5,
@@ -67,10 +72,14 @@ async fn start() -> SocketAddr {
     // Hop B: tonic, refusing requests with less than 50 ms left.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind B");
     let b_addr = listener.local_addr().expect("B address");
-    let b_layer = ServerDeadlineLayer::builder()
-        .min(B_MIN)
-        .build()
-        .expect("B layer");
+    let b_layer = ServerDeadlineLayer::new(
+        DeadlinePolicy::builder()
+            .min(B_MIN)
+            .build()
+            .expect("B policy"),
+    )
+    .propagate(TimeoutHeaders::new())
+    .refuse_with(AsResponse::new());
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(b_layer)
@@ -82,18 +91,24 @@ async fn start() -> SocketAddr {
         .connect()
         .await
         .expect("connect B");
-    let client = ClientDeadlineLayer::builder()
+    let policy = TimeoutPolicy::builder()
         .margin(NETWORK_MARGIN)
+        .min(Duration::from_millis(1))
         .build()
-        .expect("client layer")
+        .expect("client policy");
+    let client = TimeoutLayer::new(policy)
+        .propagate(TimeoutHeaders::new())
         .layer(channel);
 
     // Hop A: axum, keeping 20 ms of the caller's budget for its answer.
-    let a_layer = ServerDeadlineLayer::builder()
+    let policy = DeadlinePolicy::builder()
         .margin(A_MARGIN)
         .min(Duration::from_millis(5))
         .build()
-        .expect("A layer");
+        .expect("A policy");
+    let a_layer = ServerDeadlineLayer::new(policy)
+        .propagate(TimeoutHeaders::new())
+        .refuse_with(AsResponse::new());
     let router = Router::new()
         .route("/work", get(hop_a))
         .with_state(EchoClient::new(client))

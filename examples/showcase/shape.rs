@@ -13,6 +13,7 @@ use axum::Router;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tollgate_core::Quota;
 use tollgate_http::shape::HttpFeedback;
 use tollgate_leaky::{ShapeLayer, Shaper};
 use tower::{Layer, ServiceExt};
@@ -83,16 +84,16 @@ pub(crate) async fn run() {
 
     // Shaped: the same burst through the shaper, listening to 429 + Retry-After.
     let (uri, api) = start_api().await;
-    let shaper = Shaper::builder()
-        .per_second(QUOTA_PER_SECOND)
+    let quota = Quota::per_second(QUOTA_PER_SECOND)
         .burst(2)
+        .expect("valid quota");
+    let shaper = Shaper::builder(quota)
         .max_queue(CALLS)
         .max_wait(Duration::from_secs(5))
         .build()
         .expect("valid shaper");
-    let shaped = ShapeLayer::new(shaper.clone())
-        .feedback(HttpFeedback)
-        .layer(client);
+    let layer = ShapeLayer::new(shaper).feedback(HttpFeedback);
+    let shaped = layer.layer(client);
     let start = Instant::now();
     let calls: Vec<_> = (0..CALLS)
         .map(|_| tokio::spawn(shaped.clone().oneshot(request(&uri))))
@@ -128,9 +129,9 @@ pub(crate) async fn run() {
         elapsed.as_secs_f64() * 1000.0,
         rate
     );
-    let snap = shaper.snapshot();
+    let snap = layer.snapshot();
     println!(
-        "  shaper: released {}, rejected {}, queue {}",
-        snap.released, snap.rejected, snap.queue_len
+        "  shaper: admitted {}, rejected {}, queued {}",
+        snap.admitted, snap.rejected, snap.queued
     );
 }

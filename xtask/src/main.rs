@@ -1,6 +1,7 @@
 //! The workspace's task runner. `cargo xtask test` runs every check CI runs:
-//! formatting, clippy, the tests of every crate (doc tests and examples included), the
-//! docs with warnings denied, and the loom models of every crate that has them.
+//! formatting, clippy, every feature of every library crate on its own (cargo-hack,
+//! installed when missing), the tests of every crate (doc tests and examples included),
+//! the docs with warnings denied, and the loom models of every crate that has them.
 //!
 //! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
 //! its own target directory (`target/loom`) and never invalidates the normal build.
@@ -13,15 +14,20 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test    formatting, clippy, every test, docs, then the loom models (what CI runs)
-  lint    formatting and clippy only
-  loom    the loom models only (crates/*/tests/loom.rs)";
+  test      formatting, clippy, features, every test, docs, then the loom models (what CI runs)
+  lint      formatting and clippy only
+  features  each feature of each library crate built on its own (cargo-hack)
+  loom      the loom models only (crates/*/tests/loom.rs)";
 
 fn main() {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
-        Some("test") => lint().and_then(|()| tests()).and_then(|()| loom()),
+        Some("test") => lint()
+            .and_then(|()| features())
+            .and_then(|()| tests())
+            .and_then(|()| loom()),
         Some("lint") => lint(),
+        Some("features") => features(),
         Some("loom") => loom(),
         _ => {
             eprintln!("{USAGE}");
@@ -51,8 +57,47 @@ fn lint() -> Result<(), String> {
     )
 }
 
+/// Every feature of every library crate on its own, without dev-dependencies, so a
+/// feature that compiles only thanks to another (or to a dev-dependency) is caught.
+fn features() -> Result<(), String> {
+    ensure_cargo_hack()?;
+    for krate in library_crates() {
+        cargo(
+            &[
+                "hack",
+                "check",
+                "--each-feature",
+                "--no-dev-deps",
+                "-p",
+                &krate,
+            ],
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Installs cargo-hack when it is missing, so the test command works on a fresh machine.
+fn ensure_cargo_hack() -> Result<(), String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let present = Command::new(&cargo)
+        .args(["hack", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("xtask: cargo-hack is missing; installing it");
+    cargo(&["install", "--locked", "cargo-hack"], &[])
+}
+
 fn tests() -> Result<(), String> {
-    cargo(&["test", "--workspace", "--all-features"], &[])?;
+    cargo(
+        &["test", "--workspace", "--all-features", "--all-targets"],
+        &[],
+    )?;
+    // `--all-targets` leaves out doc tests: run them on their own.
+    cargo(&["test", "--workspace", "--all-features", "--doc"], &[])?;
     cargo(
         &["doc", "--workspace", "--no-deps", "--all-features"],
         &[("RUSTDOCFLAGS", "-D warnings")],
@@ -78,11 +123,20 @@ fn loom() -> Result<(), String> {
 
 /// Every crate with a `tests/loom.rs`, in name order.
 fn loom_crates() -> Vec<String> {
+    crates_where(|dir| dir.join("tests").join("loom.rs").is_file())
+}
+
+/// Every library crate under `crates/`, in name order.
+fn library_crates() -> Vec<String> {
+    crates_where(|dir| dir.join("src").join("lib.rs").is_file())
+}
+
+fn crates_where(keep: impl Fn(&std::path::Path) -> bool) -> Vec<String> {
     let crates = root().join("crates");
     let mut names: Vec<String> = std::fs::read_dir(&crates)
         .unwrap_or_else(|e| panic!("reading {}: {e}", crates.display()))
         .filter_map(Result::ok)
-        .filter(|entry| entry.path().join("tests").join("loom.rs").is_file())
+        .filter(|entry| keep(&entry.path()))
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     names.sort();

@@ -28,6 +28,9 @@ pub enum Reason {
     MalformedHeader,
     /// Every tracked key is active and the key table is at its bound.
     KeyTableFull,
+    /// The store a shared limit lives in (Redis) did not answer in time, and the
+    /// limiter is set to fail closed.
+    StoreUnavailable,
     /// A circuit breaker is open (or held open) for this dependency.
     CircuitOpen,
     /// A deadline was spent before or during the call.
@@ -59,6 +62,7 @@ impl fmt::Display for Reason {
             Reason::MissingKey => "request has no rate-limit key",
             Reason::MalformedHeader => "request header is malformed",
             Reason::KeyTableFull => "key table is full",
+            Reason::StoreUnavailable => "rate-limit store is unavailable",
             Reason::CircuitOpen => "circuit breaker is open",
             Reason::DeadlineExceeded(DeadlineKind::Inherited) => "inherited deadline exceeded",
             Reason::DeadlineExceeded(DeadlineKind::Total) => "total timeout exceeded",

@@ -15,7 +15,7 @@
 //! use std::cell::Cell;
 //! use std::rc::Rc;
 //! use std::time::Duration;
-//! use tollgate_deadline::{DeadlineRetry, TimeoutLayer};
+//! use tollgate_deadline::{DeadlineRetry, TimeoutLayer, TimeoutPolicy};
 //! use tower::{retry::RetryLayer, service_fn, BoxError, ServiceBuilder, ServiceExt};
 //!
 //! let policy = DeadlineRetry::builder()
@@ -27,7 +27,7 @@
 //! let calls = Rc::new(Cell::new(0));
 //! let counted = calls.clone();
 //! let svc = ServiceBuilder::new()
-//!     .layer(TimeoutLayer::total(Duration::from_secs(1)).unwrap())
+//!     .layer(TimeoutLayer::new(TimeoutPolicy::total(Duration::from_secs(1)).unwrap()))
 //!     .layer(RetryLayer::new(policy))
 //!     .service(service_fn(move |_: ()| {
 //!         counted.set(counted.get() + 1);
@@ -47,13 +47,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
-use tollgate_core::{ConfigError, DeadlineKind, Reason, Rejection};
+use tokio::time::Sleep;
+use tollgate_core::{
+    timer, Clock, ConfigError, DeadlineKind, Reason, Rejection, Timestamp, TokioClock,
+};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::Policy;
 use tower::BoxError;
 
-use crate::deadline::current_with_kind;
+use crate::scope::current_with_kind;
 
 /// The retry policy. See the module docs.
 ///
@@ -67,12 +69,13 @@ use crate::deadline::current_with_kind;
 /// assert_eq!(policy.max_retries(), 2);
 /// ```
 #[derive(Debug, Clone)]
-pub struct DeadlineRetry {
+pub struct DeadlineRetry<C = TokioClock> {
     max_retries: u32,
     per_try: Duration,
     base: Duration,
     max_backoff: Duration,
     budget: Arc<TpsBudget>,
+    clock: C,
     /// Retries made for the current request (the policy is cloned per request).
     attempts: u32,
 }
@@ -87,7 +90,7 @@ pub struct DeadlineRetry {
 /// assert_eq!(err.field(), "per_try");
 /// ```
 #[derive(Debug, Clone)]
-pub struct DeadlineRetryBuilder {
+pub struct DeadlineRetryBuilder<C = TokioClock> {
     max_retries: u32,
     per_try: Duration,
     base: Duration,
@@ -95,11 +98,13 @@ pub struct DeadlineRetryBuilder {
     ttl: Duration,
     min_per_sec: u32,
     ratio: f32,
+    clock: C,
 }
 
 impl DeadlineRetry {
     /// A builder with 2 retries, a 1 s per-try estimate, 50 ms..1 s backoff, and a
-    /// retry budget of 20% over 10 s with a floor of 10 retries per second.
+    /// retry budget of 20% over 10 s with a floor of 10 retries per second, on a
+    /// [`TokioClock`].
     pub fn builder() -> DeadlineRetryBuilder {
         DeadlineRetryBuilder {
             max_retries: 2,
@@ -109,9 +114,12 @@ impl DeadlineRetry {
             ttl: Duration::from_secs(10),
             min_per_sec: 10,
             ratio: 0.2,
+            clock: TokioClock::new(),
         }
     }
+}
 
+impl<C> DeadlineRetry<C> {
     /// The most retries after the first try.
     pub fn max_retries(&self) -> u32 {
         self.max_retries
@@ -124,13 +132,13 @@ impl DeadlineRetry {
     }
 
     /// Whether a retry whose backoff starts at `now` fits before `deadline`.
-    fn fits(&self, now: Instant, backoff: Duration, deadline: Instant) -> bool {
+    fn fits(&self, now: Timestamp, backoff: Duration, deadline: Timestamp) -> bool {
         now.checked_add(backoff.saturating_add(self.per_try))
             .is_some_and(|end| end <= deadline)
     }
 }
 
-impl DeadlineRetryBuilder {
+impl<C> DeadlineRetryBuilder<C> {
     /// The most retries after the first try (0 disables retries).
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
@@ -160,8 +168,23 @@ impl DeadlineRetryBuilder {
         self
     }
 
+    /// The clock the remaining budget is read on (a [`TokioClock`] by default): the
+    /// same kind as the layers' that set the deadline (see [`Deadline`](crate::Deadline)).
+    pub fn clock<C2: Clock>(self, clock: C2) -> DeadlineRetryBuilder<C2> {
+        DeadlineRetryBuilder {
+            max_retries: self.max_retries,
+            per_try: self.per_try,
+            base: self.base,
+            max_backoff: self.max_backoff,
+            ttl: self.ttl,
+            min_per_sec: self.min_per_sec,
+            ratio: self.ratio,
+            clock,
+        }
+    }
+
     /// Validates and builds the policy.
-    pub fn build(self) -> Result<DeadlineRetry, ConfigError> {
+    pub fn build(self) -> Result<DeadlineRetry<C>, ConfigError> {
         if self.per_try.is_zero() {
             return Err(ConfigError::new("per_try", "must be greater than zero"));
         }
@@ -192,6 +215,7 @@ impl DeadlineRetryBuilder {
             base: self.base,
             max_backoff: self.max_backoff,
             budget: Arc::new(TpsBudget::new(self.ttl, self.min_per_sec, self.ratio)),
+            clock: self.clock,
             attempts: 0,
         })
     }
@@ -207,7 +231,7 @@ fn is_final(err: &BoxError) -> bool {
     })
 }
 
-impl<Req: Clone, Res> Policy<Req, Res, BoxError> for DeadlineRetry {
+impl<Req: Clone, Res, C: Clock> Policy<Req, Res, BoxError> for DeadlineRetry<C> {
     type Future = Backoff;
 
     fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, BoxError>) -> Option<Backoff> {
@@ -228,9 +252,9 @@ impl<Req: Clone, Res> Policy<Req, Res, BoxError> for DeadlineRetry {
             return None;
         }
         let backoff = self.backoff(self.attempts);
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some((deadline, kind)) = current_with_kind() {
-            if !self.fits(now, backoff, deadline.instant()) {
+            if !self.fits(now, backoff, deadline.timestamp()) {
                 tracing::debug!(
                     target: "tollgate::deadline",
                     kind = ?kind,
@@ -246,7 +270,7 @@ impl<Req: Clone, Res> Policy<Req, Res, BoxError> for DeadlineRetry {
         }
         self.attempts += 1;
         Some(Backoff {
-            sleep: tokio::time::sleep_until(now + backoff),
+            sleep: timer::sleep_until(&self.clock, now, now + backoff),
         })
     }
 

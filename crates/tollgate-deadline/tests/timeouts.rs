@@ -5,10 +5,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tollgate_core::{DeadlineKind, Reason, Rejection};
-use tollgate_deadline::{carry, Deadline, DeadlineRetry, TimeoutLayer};
+use tollgate_core::{Clock, DeadlineKind, Reason, Rejection, Timestamp, TokioClock};
+use tollgate_deadline::{carry, Deadline, DeadlineRetry, TimeoutLayer, TimeoutPolicy};
 use tower::retry::RetryLayer;
-use tower::{service_fn, BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+
+/// Now on the layers' default clock, which follows tokio's paused time.
+fn now() -> Timestamp {
+    TokioClock::new().now()
+}
 
 fn kind_of(err: &BoxError) -> DeadlineKind {
     match err.downcast_ref::<Rejection>().map(Rejection::reason) {
@@ -42,7 +47,9 @@ async fn per_try_fires_at_its_instant() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::per_try(Duration::from_millis(250)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(250)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::PerTry);
@@ -54,10 +61,14 @@ async fn total_fires_first_when_it_is_earlier_and_is_named_total() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::total(Duration::from_millis(100)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_millis(100)).unwrap(),
+        ))
         // A per-try longer than what the total leaves: the total's instant wins, and
         // the error says total even if the per-try future notices first.
-        .layer(TimeoutLayer::per_try(Duration::from_millis(400)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(400)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::Total);
@@ -69,9 +80,11 @@ async fn inherited_deadline_bounds_the_layers_and_is_named_inherited() {
     let t0 = Instant::now();
     let (inner, _) = slow(t0, Duration::from_secs(5));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::total(Duration::from_secs(2)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_secs(2)).unwrap(),
+        ))
         .service(inner);
-    let deadline = Deadline::after(t0, Duration::from_millis(30));
+    let deadline = Deadline::after(now(), Duration::from_millis(30));
     let err = deadline
         .scope(async move { svc.oneshot(()).await })
         .await
@@ -85,9 +98,11 @@ async fn spent_budget_fails_fast_without_calling() {
     let t0 = Instant::now();
     let (inner, starts) = slow(t0, Duration::ZERO);
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::per_try(Duration::from_secs(1)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_secs(1)).unwrap(),
+        ))
         .service(inner);
-    let deadline = Deadline::after(t0, Duration::from_millis(10));
+    let deadline = Deadline::after(now(), Duration::from_millis(10));
     tokio::time::advance(Duration::from_millis(10)).await;
     let err = deadline
         .scope(async move { svc.oneshot(()).await })
@@ -102,11 +117,11 @@ async fn spent_budget_fails_fast_without_calling() {
 
 #[tokio::test(start_paused = true)]
 async fn pair_checks_per_try_against_total() {
-    let err = TimeoutLayer::pair(Duration::from_secs(1), Duration::from_secs(2)).unwrap_err();
+    let err = TimeoutPolicy::pair(Duration::from_secs(1), Duration::from_secs(2)).unwrap_err();
     assert_eq!(err.field(), "per_try");
-    assert!(TimeoutLayer::pair(Duration::from_secs(1), Duration::from_secs(1)).is_ok());
+    assert!(TimeoutPolicy::pair(Duration::from_secs(1), Duration::from_secs(1)).is_ok());
     assert_eq!(
-        TimeoutLayer::total(Duration::ZERO).unwrap_err().field(),
+        TimeoutPolicy::total(Duration::ZERO).unwrap_err().field(),
         "total"
     );
 }
@@ -123,9 +138,13 @@ async fn retries_stop_when_the_budget_cannot_cover_another_try() {
         .build()
         .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::total(Duration::from_millis(1200)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_millis(1200)).unwrap(),
+        ))
         .layer(RetryLayer::new(policy))
-        .layer(TimeoutLayer::per_try(Duration::from_millis(300)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::per_try(Duration::from_millis(300)).unwrap(),
+        ))
         .service(inner);
     let err = svc.oneshot(()).await.unwrap_err();
     // Try 1: 0..300; backoff 50 -> try 2: 350..650; backoff 100 -> try 3: 750..1050.
@@ -166,10 +185,12 @@ async fn retry_budget_ratio_limits_retries() {
 #[tokio::test(start_paused = true)]
 async fn carry_takes_the_deadline_into_spawned_tasks() {
     let t0 = Instant::now();
-    let deadline = Deadline::after(t0, Duration::from_millis(40));
+    let deadline = Deadline::after(now(), Duration::from_millis(40));
     let (inner, _) = slow(t0, Duration::from_secs(1));
     let svc = ServiceBuilder::new()
-        .layer(TimeoutLayer::total(Duration::from_secs(5)).unwrap())
+        .layer(TimeoutLayer::new(
+            TimeoutPolicy::total(Duration::from_secs(5)).unwrap(),
+        ))
         .service(inner);
     let err = deadline
         .scope(async move { tokio::spawn(carry(svc.oneshot(()))).await })
@@ -178,4 +199,52 @@ async fn carry_takes_the_deadline_into_spawned_tasks() {
         .unwrap_err();
     assert_eq!(kind_of(&err), DeadlineKind::Inherited);
     assert_eq!(t0.elapsed(), Duration::from_millis(40));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_counts_outcomes_by_the_deadline_that_fired() {
+    let t0 = Instant::now();
+    let (inner, _) = slow(t0, Duration::from_secs(5));
+    let layer = TimeoutLayer::new(TimeoutPolicy::total(Duration::from_millis(100)).unwrap());
+    let svc = ServiceBuilder::new().layer(layer.clone()).service(inner);
+    // Cut off by its own total.
+    assert!(svc.clone().oneshot(()).await.is_err());
+    // Failed fast: the inherited deadline is spent.
+    let spent = Deadline::after(now(), Duration::ZERO);
+    assert!(spent.scope(svc.clone().oneshot(())).await.is_err());
+    // Cut off by the inherited deadline, earlier than the total.
+    let early = Deadline::after(now(), Duration::from_millis(20));
+    assert!(early.scope(svc.clone().oneshot(())).await.is_err());
+    let s = layer.snapshot();
+    assert_eq!(
+        (s.admitted, s.rejected, s.cut_off, s.unbounded),
+        (2, 1, 2, 0)
+    );
+    assert_eq!(
+        (s.fired.total, s.fired.inherited, s.fired.per_try),
+        (1, 2, 0)
+    );
+    assert_eq!(svc.snapshot(), s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_on_another_clock_arms_its_timer_for_the_time_left() {
+    // Regression: timers are armed through `tollgate_core::timer`, which converts a
+    // deadline on any clock into a tokio instant; a manual clock that never moves
+    // still fires after the remaining time of tokio's.
+    let t0 = Instant::now();
+    let clock = tollgate_core::ManualClock::new();
+    let (inner, _) = slow(t0, Duration::from_secs(5));
+    let policy = TimeoutPolicy::builder()
+        .per_try(Duration::from_millis(70))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let err = TimeoutLayer::new(policy)
+        .layer(inner)
+        .oneshot(())
+        .await
+        .unwrap_err();
+    assert_eq!(kind_of(&err), DeadlineKind::PerTry);
+    assert_eq!(t0.elapsed(), Duration::from_millis(70));
 }

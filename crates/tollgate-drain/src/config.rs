@@ -1,9 +1,11 @@
 //! The drain's timings, validated.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::ConfigError;
+use tollgate_core::{Clock, ConfigError, SystemClock};
 
+use crate::clock::DrainClock;
 use crate::Drain;
 
 /// How a [`Drain`] paces itself, built with [`Drain::builder`].
@@ -13,6 +15,9 @@ use crate::Drain;
 ///   notice and stop sending before anything is refused.
 /// - `deadline` (default 30 s, counted from the trigger, like Kubernetes'
 ///   `terminationGracePeriodSeconds`): requests still in flight then are cut.
+/// - `clock` (default [`SystemClock`]): where the drain reads the time of its phase
+///   moves and arms its timers from. Tests pass a `TokioClock` and pause tokio's time,
+///   so every phase lands at an exact instant.
 ///
 /// The deadline must not be shorter than the propagation delay:
 ///
@@ -35,6 +40,7 @@ use crate::Drain;
 pub struct DrainBuilder {
     propagation_delay: Duration,
     deadline: Duration,
+    clock: Arc<dyn DrainClock>,
 }
 
 /// The validated timings of a [`Drain`].
@@ -54,8 +60,8 @@ pub struct DrainConfig {
     deadline: Duration,
 }
 
-/// The longest timing accepted: far beyond any deploy, and safe to add to an
-/// `Instant`.
+/// The longest timing accepted: far beyond any deploy, and safe to add to a
+/// `Timestamp`.
 const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl DrainBuilder {
@@ -63,6 +69,7 @@ impl DrainBuilder {
         Self {
             propagation_delay: Duration::from_secs(5),
             deadline: Duration::from_secs(30),
+            clock: Arc::new(SystemClock::new()),
         }
     }
 
@@ -78,9 +85,33 @@ impl DrainBuilder {
         self
     }
 
+    /// The clock the drain reads and arms its timers from (default [`SystemClock`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tollgate_core::ConfigError> {
+    /// use std::time::Duration;
+    /// use tollgate_core::TokioClock;
+    /// use tollgate_drain::Drain;
+    ///
+    /// let drain = Drain::builder()
+    ///     .propagation_delay(Duration::from_millis(1_500))
+    ///     .clock(TokioClock::new())
+    ///     .build()?;
+    /// drain.start();
+    /// let report = drain.run().await; // paused time: exact
+    /// assert_eq!(report.closing_after(), Duration::from_millis(1_500));
+    /// # Ok(()) }
+    /// ```
+    pub fn clock<C: Clock>(mut self, clock: C) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     /// Checks the timings and makes the drain.
     pub fn build(self) -> Result<Drain, ConfigError> {
-        Ok(Drain::with_config(self.validate()?))
+        let config = self.validate()?;
+        Ok(Drain::with_config(config, self.clock))
     }
 
     /// Checks the timings without making a drain.

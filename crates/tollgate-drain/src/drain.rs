@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{watch, Notify};
-use tokio::time::{sleep_until, Instant};
 use tollgate_core::{Reason, Rejection};
 
-use crate::tracker::Word;
-use crate::{DrainBuilder, DrainConfig, Phase, Report, RequestGuard, Snapshot, Tracker};
+use crate::clock::DrainClock;
+use crate::tracker::{Tracker, Word};
+use crate::{DrainBuilder, DrainConfig, DrainReport, Phase, RequestGuard, Snapshot};
 
 /// The drain controller a server shares between its layers, its readiness probe and
 /// its shutdown: cheap to clone, every clone the same drain.
@@ -20,17 +20,20 @@ use crate::{DrainBuilder, DrainConfig, Phase, Report, RequestGuard, Snapshot, Tr
 /// at once, [`Phase::Closing`] after the propagation delay, [`Phase::Done`] when
 /// nothing is in flight or at the deadline. Watch them with
 /// [`subscribe`](Drain::subscribe), or await [`closing`](Drain::closing) and
-/// [`done`](Drain::done). Every move is traced at target `tollgate::drain`.
+/// [`done`](Drain::done). Every move is traced at target `tollgate::drain`; the phase
+/// moves read the time from the builder's [`clock`](DrainBuilder::clock).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), tollgate_core::ConfigError> {
 /// use std::time::Duration;
+/// use tollgate_core::TokioClock;
 /// use tollgate_drain::{Drain, Phase};
 ///
 /// let drain = Drain::builder()
 ///     .propagation_delay(Duration::from_secs(2))
 ///     .deadline(Duration::from_secs(10))
+///     .clock(TokioClock::new()) // paused tokio time in this example
 ///     .build()?;
 /// let driver = tokio::spawn(drain.clone().run_until(async {
 ///     // In a server: `tollgate_drain::terminate()`, SIGTERM or Ctrl-C.
@@ -51,13 +54,15 @@ use crate::{DrainBuilder, DrainConfig, Phase, Report, RequestGuard, Snapshot, Tr
 /// ```
 #[derive(Clone)]
 pub struct Drain {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) tracker: Tracker,
+struct Shared {
+    tracker: Tracker,
+    /// Requests admitted, ever.
+    admitted: AtomicU64,
     /// Woken at [`Phase::Done`], so that cut bodies and handlers stop.
-    pub(crate) cut: Arc<Notify>,
+    cut: Arc<Notify>,
     refused: AtomicU64,
     trigger: Notify,
     driving: AtomicBool,
@@ -65,12 +70,13 @@ pub(crate) struct Shared {
     /// Written by the driver at each move, under the lock, so a snapshot is consistent.
     marks: Mutex<Marks>,
     config: DrainConfig,
+    clock: Arc<dyn DrainClock>,
 }
 
 #[derive(Default)]
 struct Marks {
     at_trigger: Option<Word>,
-    report: Option<Report>,
+    report: Option<DrainReport>,
 }
 
 impl Drain {
@@ -79,11 +85,12 @@ impl Drain {
         DrainBuilder::new()
     }
 
-    pub(crate) fn with_config(config: DrainConfig) -> Self {
+    pub(crate) fn with_config(config: DrainConfig, clock: Arc<dyn DrainClock>) -> Self {
         let (phase, _) = watch::channel(Phase::Serving);
         Drain {
             shared: Arc::new(Shared {
                 tracker: Tracker::new(),
+                admitted: AtomicU64::new(0),
                 cut: Arc::new(Notify::new()),
                 refused: AtomicU64::new(0),
                 trigger: Notify::new(),
@@ -91,6 +98,7 @@ impl Drain {
                 phase,
                 marks: Mutex::new(Marks::default()),
                 config,
+                clock,
             }),
         }
     }
@@ -106,6 +114,8 @@ impl Drain {
     #[inline]
     pub fn enter(&self) -> Result<RequestGuard, Rejection> {
         if self.shared.tracker.try_enter() {
+            // Relaxed: a statistic, ordered with nothing.
+            self.shared.admitted.fetch_add(1, Ordering::Relaxed);
             Ok(RequestGuard::new(self.clone()))
         } else {
             Err(self.refuse())
@@ -172,14 +182,14 @@ impl Drain {
     }
 
     /// Drives the drain once [`start`](Drain::start) is called, and returns its report.
-    pub async fn run(self) -> Report {
+    pub async fn run(self) -> DrainReport {
         self.run_until(std::future::pending()).await
     }
 
     /// Drives the drain once `trigger` resolves or [`start`](Drain::start) is called,
     /// and returns its report. Pass [`terminate()`](crate::terminate) for SIGTERM and
     /// Ctrl-C. If a driver is already running, this one waits for its report.
-    pub async fn run_until<F: Future<Output = ()>>(self, trigger: F) -> Report {
+    pub async fn run_until<F: Future<Output = ()>>(self, trigger: F) -> DrainReport {
         // AcqRel: exactly one caller wins the swap and drives.
         if self.shared.driving.swap(true, Ordering::AcqRel) {
             self.done().await;
@@ -192,7 +202,8 @@ impl Drain {
             () = self.shared.trigger.notified() => {}
         }
         let config = self.shared.config;
-        let t0 = Instant::now();
+        let clock = &self.shared.clock;
+        let t0 = clock.now();
         let at_trigger = {
             let mut marks = self.marks();
             let word = self.shared.tracker.advance();
@@ -201,21 +212,21 @@ impl Drain {
         };
         self.announce(Phase::Announced, at_trigger.in_flight());
 
-        sleep_until(t0 + config.propagation_delay()).await;
-        let closing_at = Instant::now();
+        clock.sleep_until(t0, t0 + config.propagation_delay()).await;
+        let closing_at = clock.now();
         let at_closing = self.shared.tracker.advance();
         self.announce(Phase::Closing, at_closing.in_flight());
 
         let tracker = &self.shared.tracker;
         tokio::select! {
             _ = poll_fn(|cx| tracker.poll_idle(cx)) => {}
-            () = sleep_until(t0 + config.deadline()) => {}
+            () = clock.sleep_until(closing_at, t0 + config.deadline()) => {}
         }
-        let done_at = Instant::now();
+        let done_at = clock.now();
         let report = {
             let mut marks = self.marks();
             let word = tracker.advance();
-            let report = Report {
+            let report = DrainReport {
                 in_flight_at_trigger: at_trigger.in_flight(),
                 finished: word.completions_since(at_trigger),
                 cut: word.in_flight(),
@@ -255,7 +266,7 @@ impl Drain {
     }
 
     /// The report, once the drain is done.
-    pub fn report(&self) -> Option<Report> {
+    pub fn report(&self) -> Option<DrainReport> {
         self.marks().report
     }
 
@@ -263,19 +274,21 @@ impl Drain {
     pub fn snapshot(&self) -> Snapshot {
         let marks = self.marks();
         let word = self.shared.tracker.load();
-        // Relaxed: a statistic; see `enter`.
+        // Relaxed: statistics; see `enter`.
         let refused = self.shared.refused.load(Ordering::Relaxed);
+        let admitted = self.shared.admitted.load(Ordering::Relaxed);
         let (finished, cut) = match (&marks.report, marks.at_trigger) {
             (Some(report), _) => (report.finished, report.cut),
             (None, Some(at_trigger)) => (word.completions_since(at_trigger), 0),
             (None, None) => (0, 0),
         };
         Snapshot {
-            phase: word.phase(),
+            state: word.phase(),
             in_flight: word.in_flight(),
+            admitted,
+            rejected: refused,
             finished,
             cut,
-            refused,
         }
     }
 
@@ -290,6 +303,18 @@ impl Drain {
     pub(crate) fn is_done(&self) -> bool {
         self.phase() == Phase::Done
     }
+
+    /// Counts a request out: the other half of [`enter`](Drain::enter), run by the
+    /// guard's drop.
+    #[inline]
+    pub(crate) fn leave(&self) {
+        self.shared.tracker.leave();
+    }
+
+    /// Woken when the drain is done, so that cut requests stop.
+    pub(crate) fn cut_notify(&self) -> Arc<Notify> {
+        self.shared.cut.clone()
+    }
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -300,6 +325,7 @@ impl fmt::Debug for Drain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drain")
             .field("config", &self.shared.config)
+            .field("clock", &self.shared.clock)
             .field("snapshot", &self.snapshot())
             .finish()
     }

@@ -3,17 +3,20 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
-use tollgate_core::{Reason, Rejection};
+use tollgate_core::{Reason, Refusal, Rejection};
 
-use crate::guard::Cut;
-use crate::{BoxError, DrainBody, RequestGuard};
+use crate::{RequestGuard, Tracking};
 
 pin_project! {
-    /// The response future of [`InFlight`](crate::InFlight).
+    /// The response future of [`Drained`](crate::Drained): generic over the inner
+    /// future `F`, the prepared refusal `P` and the request's tracking `K`.
     #[derive(Debug)]
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, P, K> {
         #[pin]
         state: State<F>,
+        // Taken once, when the future completes.
+        refusal: Option<P>,
+        tracking: Option<K>,
     }
 }
 
@@ -25,7 +28,6 @@ pin_project! {
             #[pin]
             inner: F,
             guard: Option<RequestGuard>,
-            cut: Cut,
         },
         Refused {
             rejection: Option<Rejection>,
@@ -33,56 +35,69 @@ pin_project! {
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, P, K> ResponseFuture<F, P, K> {
     #[inline]
-    pub(crate) fn running(inner: F, guard: RequestGuard) -> Self {
+    pub(crate) fn running(inner: F, guard: RequestGuard, refusal: P, tracking: K) -> Self {
         Self {
             state: State::Running {
                 inner,
                 guard: Some(guard),
-                cut: Cut::default(),
             },
+            refusal: Some(refusal),
+            tracking: Some(tracking),
         }
     }
 
     #[cold]
-    pub(crate) fn refused(rejection: Rejection) -> Self {
+    pub(crate) fn refused(rejection: Rejection, refusal: P, tracking: K) -> Self {
         Self {
             state: State::Refused {
                 rejection: Some(rejection),
             },
+            refusal: Some(refusal),
+            tracking: Some(tracking),
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+const POLLED_AFTER_COMPLETION: &str = "polled after completion";
+
+impl<F, P, K, Res, E> Future for ResponseFuture<F, P, K>
 where
-    F: Future<Output = Result<http::Response<B>, E>>,
-    E: Into<BoxError>,
+    F: Future<Output = Result<Res, E>>,
+    P: Refusal<Res, E>,
+    K: Tracking<Res>,
 {
-    type Output = Result<http::Response<DrainBody<B>>, BoxError>;
+    type Output = Result<K::Response, P::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Running { inner, guard, cut } => {
+        let this = self.project();
+        let rejection = match this.state.project() {
+            StateProj::Running { inner, guard } => {
                 if let Poll::Ready(result) = inner.poll(cx) {
-                    let guard = guard.take().expect("polled after completion");
+                    let guard = guard.take().expect(POLLED_AFTER_COMPLETION);
+                    let tracking = this.tracking.take().expect(POLLED_AFTER_COMPLETION);
                     return Poll::Ready(match result {
-                        Ok(response) => Ok(response.map(|body| DrainBody::new(body, guard))),
+                        Ok(response) => Ok(tracking.track(response, guard)),
                         // The request ends with its error: the guard drops here.
-                        Err(error) => Err(error.into()),
+                        Err(error) => Err(<P as Refusal<Res, E>>::error(error)),
                     });
                 }
-                let held = guard.as_ref().expect("polled after completion");
-                ready!(cut.poll_cut(held, cx));
+                let held = guard.as_mut().expect(POLLED_AFTER_COMPLETION);
+                ready!(held.poll_cut(cx));
                 // Cut at the deadline before the handler answered: drop the guard
                 // (counted as cut, not finished) and the handler with this future.
                 guard.take();
-                Poll::Ready(Err(Box::new(Rejection::new(Reason::Draining))))
+                Rejection::new(Reason::Draining)
             }
-            StateProj::Refused { rejection } => Poll::Ready(Err(Box::new(
-                rejection.take().expect("polled after completion"),
-            ))),
-        }
+            StateProj::Refused { rejection } => rejection.take().expect(POLLED_AFTER_COMPLETION),
+        };
+        let refusal = this.refusal.take().expect(POLLED_AFTER_COMPLETION);
+        let tracking = this.tracking.take().expect(POLLED_AFTER_COMPLETION);
+        Poll::Ready(
+            refusal
+                .refuse(rejection)
+                .map(|response| tracking.refused(response)),
+        )
     }
 }

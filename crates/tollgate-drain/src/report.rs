@@ -57,7 +57,9 @@ impl fmt::Display for Phase {
     }
 }
 
-/// A cheap reading of a drain's counters, for metrics.
+/// A cheap reading of a drain's phase and counters, for metrics: what
+/// [`Drain::snapshot`](crate::Drain::snapshot), [`DrainLayer::snapshot`](crate::DrainLayer::snapshot)
+/// and [`Drained::snapshot`](crate::Drained::snapshot) answer.
 ///
 /// ```
 /// use tollgate_drain::{Drain, Phase};
@@ -65,9 +67,9 @@ impl fmt::Display for Phase {
 /// let drain = Drain::builder().build()?;
 /// let guard = drain.enter().unwrap();
 /// let snapshot = drain.snapshot();
-/// assert_eq!(snapshot.phase, Phase::Serving);
-/// assert_eq!(snapshot.in_flight, 1);
-/// assert_eq!((snapshot.finished, snapshot.cut, snapshot.refused), (0, 0, 0));
+/// assert_eq!(snapshot.state, Phase::Serving);
+/// assert_eq!((snapshot.in_flight, snapshot.admitted, snapshot.rejected), (1, 1, 0));
+/// assert_eq!((snapshot.finished, snapshot.cut), (0, 0));
 /// drop(guard);
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
@@ -75,15 +77,17 @@ impl fmt::Display for Phase {
 #[non_exhaustive]
 pub struct Snapshot {
     /// The current phase.
-    pub phase: Phase,
-    /// Requests in flight now (cut requests count until their body is dropped).
+    pub state: Phase,
+    /// Requests in flight now (cut requests count until their response is dropped).
     pub in_flight: u64,
+    /// Requests admitted since the drain was made.
+    pub admitted: u64,
+    /// Requests refused because the drain was closing or done.
+    pub rejected: u64,
     /// Requests that finished since the drain was triggered, up to the end of the drain.
     pub finished: u64,
     /// Requests cut at the deadline (0 until the drain is done).
     pub cut: u64,
-    /// Requests refused because the drain was closing or done.
-    pub refused: u64,
 }
 
 /// What a finished drain did, with the time of each phase counted from the trigger.
@@ -92,11 +96,13 @@ pub struct Snapshot {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), tollgate_core::ConfigError> {
 /// use std::time::Duration;
+/// use tollgate_core::TokioClock;
 /// use tollgate_drain::Drain;
 ///
 /// let drain = Drain::builder()
 ///     .propagation_delay(Duration::from_secs(1))
 ///     .deadline(Duration::from_secs(10))
+///     .clock(TokioClock::new())
 ///     .build()?;
 /// drain.start();
 /// let report = drain.run().await;
@@ -107,7 +113,7 @@ pub struct Snapshot {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Report {
+pub struct DrainReport {
     pub(crate) in_flight_at_trigger: u64,
     pub(crate) finished: u64,
     pub(crate) cut: u64,
@@ -116,7 +122,7 @@ pub struct Report {
     pub(crate) done_after: Duration,
 }
 
-impl Report {
+impl DrainReport {
     /// Requests in flight when the drain was triggered.
     pub fn in_flight_at_trigger(&self) -> u64 {
         self.in_flight_at_trigger
@@ -133,7 +139,8 @@ impl Report {
         self.cut
     }
 
-    /// Requests refused (closing or done) by the time the drain ended.
+    /// Requests refused (closing or done) by the time the drain ended: the snapshot's
+    /// `rejected` at that moment.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -160,7 +167,7 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for DrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

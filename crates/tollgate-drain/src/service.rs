@@ -1,38 +1,50 @@
 use std::task::{Context, Poll};
 
+use tollgate_core::{AsError, Refusal, Refuse};
 use tower_service::Service;
 
-use crate::{Drain, ResponseFuture};
+use crate::{Drain, ResponseFuture, Snapshot, Track, Tracking, UntilResponse};
 
-/// The service of [`InFlightLayer`](crate::InFlightLayer).
+/// The service of [`DrainLayer`](crate::DrainLayer).
 ///
-/// Each request is counted in flight from `call` until its response body has ended or
-/// been dropped: the count moves from the response future into the
-/// [`DrainBody`](crate::DrainBody). From [`Phase::Closing`](crate::Phase::Closing) on,
-/// new requests fail with a [`Rejection`](tollgate_core::Rejection) of reason
-/// `Draining` inside the `BoxError`, without reaching the inner service. A request
-/// still in flight when the drain is done is cut: its response future fails the same
-/// way, its body ends. For an axum router, use `tollgate_http::drain`, which answers
-/// `503` instead and never fails.
+/// Each request is counted in flight from `call` until its response has ended: the
+/// [`RequestGuard`](crate::RequestGuard) moves from the response future into the
+/// response, as the layer's [`Track`] decides. From [`Phase::Closing`](crate::Phase::Closing)
+/// on, new requests are refused with a [`Rejection`](tollgate_core::Rejection) of
+/// reason `Draining`, which the layer's [`Refuse`] turns into its output, without
+/// reaching the inner service. A request whose handler has not answered when the drain
+/// is done is cut: its response future ends with the same refusal and drops the
+/// handler.
 ///
 /// `poll_ready` passes through to the inner service.
 ///
-/// See [`InFlightLayer`](crate::InFlightLayer) for an example.
+/// See [`DrainLayer`](crate::DrainLayer) for an example.
 #[derive(Debug, Clone)]
-pub struct InFlight<S> {
+pub struct Drained<S, R = AsError, T = UntilResponse> {
     inner: S,
     drain: Drain,
+    refuse: R,
+    track: T,
 }
 
-impl<S> InFlight<S> {
-    /// Wraps `inner`, counting its requests in `drain`.
-    pub fn new(inner: S, drain: Drain) -> Self {
-        Self { inner, drain }
+impl<S, R, T> Drained<S, R, T> {
+    pub(crate) fn new(inner: S, drain: Drain, refuse: R, track: T) -> Self {
+        Self {
+            inner,
+            drain,
+            refuse,
+            track,
+        }
     }
 
     /// The drain requests are counted in.
     pub fn drain(&self) -> &Drain {
         &self.drain
+    }
+
+    /// The drain's phase and counters; see [`Snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        self.drain.snapshot()
     }
 
     /// The inner service.
@@ -51,25 +63,35 @@ impl<S> InFlight<S> {
     }
 }
 
-impl<S, R, B> Service<R> for InFlight<S>
+impl<S, Req, R, T> Service<Req> for Drained<S, R, T>
 where
-    S: Service<R, Response = http::Response<B>>,
-    S::Error: Into<crate::BoxError>,
+    S: Service<Req>,
+    R: Refuse<Req>,
+    R::Refusal: Refusal<S::Response, S::Error>,
+    T: Track<Req>,
+    T::Tracking: Tracking<S::Response>,
 {
-    type Response = http::Response<crate::DrainBody<B>>;
-    type Error = crate::BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Response = <T::Tracking as Tracking<S::Response>>::Response;
+    type Error = <R::Refusal as Refusal<S::Response, S::Error>>::Error;
+    type Future = ResponseFuture<S::Future, R::Refusal, T::Tracking>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(<R::Refusal as Refusal<S::Response, S::Error>>::error)
     }
 
     #[inline]
-    fn call(&mut self, request: R) -> Self::Future {
+    fn call(&mut self, request: Req) -> Self::Future {
+        // Prepared for every request: an admitted one may still be cut at the deadline.
+        let refusal = self.refuse.prepare(&request);
+        let tracking = self.track.prepare(&request);
         match self.drain.enter() {
-            Ok(guard) => ResponseFuture::running(self.inner.call(request), guard),
-            Err(rejection) => ResponseFuture::refused(rejection),
+            Ok(guard) => {
+                ResponseFuture::running(self.inner.call(request), guard, refusal, tracking)
+            }
+            Err(rejection) => ResponseFuture::refused(rejection, refusal, tracking),
         }
     }
 }

@@ -35,9 +35,8 @@ const LEAVE: u64 = COMPLETION - 1;
 /// The in-flight counter and the drain's phase, in one atomic word, with the wake-up
 /// the drain waits on.
 ///
-/// This is the synchronous core of [`Drain`](crate::Drain); most users never touch it.
-/// It is public so that servers not built on tower can do their own accounting, and so
-/// that its protocol is model-checked with loom (`tests/loom.rs`).
+/// This is the synchronous core of [`Drain`](crate::Drain), private to the crate (the
+/// loom models in `tests/loom.rs` see it under `cfg(loom)`).
 ///
 /// The protocol: requests call [`try_enter`](Tracker::try_enter) and, when it
 /// succeeds, exactly one [`leave`](Tracker::leave). One driver calls
@@ -45,28 +44,6 @@ const LEAVE: u64 = COMPLETION - 1;
 /// [`poll_idle`](Tracker::poll_idle) until nothing is in flight. `poll_idle` registers
 /// its waker *before* it re-reads the count, and the request that brings the count to
 /// zero while closing wakes it, so that wake-up is never lost.
-///
-/// ```
-/// use std::task::{Context, Poll};
-/// use tollgate_drain::{Phase, Tracker};
-///
-/// let tracker = Tracker::new();
-/// assert!(tracker.try_enter());
-/// tracker.advance(); // announced: still admits
-/// assert!(tracker.try_enter());
-/// tracker.advance(); // closing: refuses
-/// assert!(!tracker.try_enter());
-///
-/// let mut cx = Context::from_waker(std::task::Waker::noop());
-/// assert!(tracker.poll_idle(&mut cx).is_pending());
-/// tracker.leave();
-/// tracker.leave();
-/// assert!(tracker.poll_idle(&mut cx).is_ready());
-///
-/// let at_done = tracker.advance();
-/// assert_eq!(at_done.in_flight(), 0); // nothing cut
-/// assert_eq!(tracker.load().phase(), Phase::Done);
-/// ```
 pub struct Tracker {
     state: AtomicU64,
     /// The driver's waker while it waits for the count to reach zero.
@@ -74,15 +51,6 @@ pub struct Tracker {
 }
 
 /// One consistent reading of a [`Tracker`]: phase, in-flight count and completions.
-///
-/// ```
-/// use tollgate_drain::{Phase, Tracker};
-///
-/// let tracker = Tracker::new();
-/// tracker.try_enter();
-/// let word = tracker.load();
-/// assert_eq!((word.phase(), word.in_flight(), word.completions()), (Phase::Serving, 1, 0));
-/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Word(u64);
 
@@ -250,6 +218,37 @@ impl fmt::Debug for Tracker {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_protocol_admits_until_closing_and_waits_for_the_last_leave() {
+        let tracker = Tracker::new();
+        assert!(tracker.try_enter());
+        tracker.advance(); // announced: still admits
+        assert!(tracker.try_enter());
+        tracker.advance(); // closing: refuses
+        assert!(!tracker.try_enter());
+
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(tracker.poll_idle(&mut cx).is_pending());
+        tracker.leave();
+        tracker.leave();
+        assert!(tracker.poll_idle(&mut cx).is_ready());
+
+        let at_done = tracker.advance();
+        assert_eq!(at_done.in_flight(), 0); // nothing cut
+        assert_eq!(tracker.load().phase(), Phase::Done);
+    }
+
+    #[test]
+    fn a_word_reads_phase_count_and_completions() {
+        let tracker = Tracker::new();
+        tracker.try_enter();
+        let word = tracker.load();
+        assert_eq!(
+            (word.phase(), word.in_flight(), word.completions()),
+            (Phase::Serving, 1, 0)
+        );
+    }
 
     #[test]
     fn leaving_moves_one_from_in_flight_to_completions() {

@@ -1,20 +1,36 @@
-//! Exact tests of every phase transition and of the report, under paused tokio time.
+//! Exact tests of every phase transition and of the report, under paused tokio time,
+//! with the drain reading a `TokioClock`.
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tollgate_core::{Clock, Timestamp, TokioClock};
 use tollgate_drain::{Drain, Phase};
 
 fn drain(propagation_ms: u64, deadline_ms: u64) -> Drain {
     Drain::builder()
         .propagation_delay(Duration::from_millis(propagation_ms))
         .deadline(Duration::from_millis(deadline_ms))
+        .clock(TokioClock::new())
         .build()
         .unwrap()
 }
 
+/// The test's own reading of the drain's clock.
+#[derive(Clone, Copy)]
+struct Started(Timestamp);
+
+impl Started {
+    fn now() -> Self {
+        Started(TokioClock::new().now())
+    }
+
+    fn elapsed(self) -> Duration {
+        TokioClock::new().now() - self.0
+    }
+}
+
 /// Records every phase the drain announces, with its time since `t0`.
-fn record(drain: &Drain, t0: Instant) -> tokio::task::JoinHandle<Vec<(Phase, Duration)>> {
+fn record(drain: &Drain, t0: Started) -> tokio::task::JoinHandle<Vec<(Phase, Duration)>> {
     let mut rx = drain.subscribe();
     tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -35,7 +51,7 @@ fn ms(n: u64) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn idle_drain_moves_through_every_phase_at_exact_instants() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(2_000, 10_000);
     // A watch shows the latest phase: closing and done coincide here, so each is
     // awaited on its own.
@@ -66,7 +82,7 @@ async fn idle_drain_moves_through_every_phase_at_exact_instants() {
 
 #[tokio::test(start_paused = true)]
 async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_request() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(1_000, 10_000);
     let phases = record(&drain, t0);
     let before = drain.enter().unwrap();
@@ -81,6 +97,7 @@ async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_requ
 
     drain.closing().await;
     assert_eq!(t0.elapsed(), ms(1_000));
+    assert_eq!(drain.snapshot().admitted, 2);
     let refused = drain.enter().unwrap_err();
     assert_eq!(refused.reason(), tollgate_core::Reason::Draining);
 
@@ -89,12 +106,13 @@ async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_requ
     let snapshot = drain.snapshot();
     assert_eq!(
         (
-            snapshot.phase,
+            snapshot.state,
             snapshot.in_flight,
             snapshot.finished,
-            snapshot.refused
+            snapshot.rejected,
+            snapshot.admitted
         ),
-        (Phase::Closing, 1, 1, 1)
+        (Phase::Closing, 1, 1, 1, 2)
     );
     tokio::time::sleep(ms(2_000)).await;
     drop(before); // t = 3.5 s
@@ -120,7 +138,7 @@ async fn announced_still_serves_closing_refuses_and_done_waits_for_the_last_requ
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_cuts_what_is_still_in_flight_and_reports_it() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(1_000, 4_000);
     let finishes = drain.enter().unwrap();
     let stuck = [drain.enter().unwrap(), drain.enter().unwrap()];
@@ -142,7 +160,7 @@ async fn the_deadline_cuts_what_is_still_in_flight_and_reports_it() {
     let snapshot = drain.snapshot();
     assert_eq!(
         (
-            snapshot.phase,
+            snapshot.state,
             snapshot.in_flight,
             snapshot.finished,
             snapshot.cut
@@ -178,7 +196,7 @@ async fn a_second_driver_waits_for_the_first_ones_report() {
 
 #[tokio::test(start_paused = true)]
 async fn the_programmatic_trigger_and_the_user_future_are_alternatives() {
-    let t0 = Instant::now();
+    let t0 = Started::now();
     let drain = drain(0, 1_000);
     let driver = tokio::spawn(drain.clone().run_until(tokio::time::sleep(ms(60_000))));
     tokio::time::sleep(ms(250)).await;
@@ -201,4 +219,29 @@ async fn snapshot_counts_only_what_finished_after_the_trigger() {
     assert_eq!(drain.snapshot().finished, 1);
     let report = driver.await.unwrap();
     assert_eq!((report.in_flight_at_trigger(), report.finished()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_report_reads_the_drains_clock_not_tokios() {
+    let clock = tollgate_core::ManualClock::new();
+    let drain = Drain::builder()
+        .propagation_delay(ms(1_000))
+        .deadline(ms(60_000))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let request = drain.enter().unwrap();
+    let driver = tokio::spawn(drain.clone().run());
+    drain.start();
+    drain.announced().await;
+    clock.advance(ms(1_000));
+    // The propagation timer was armed from the manual clock's reading, on tokio's time.
+    drain.closing().await;
+    clock.advance(ms(2_000)); // tokio's time does not move
+    drop(request);
+    let report = driver.await.unwrap();
+    assert_eq!(
+        (report.closing_after(), report.done_after()),
+        (ms(1_000), ms(3_000))
+    );
 }

@@ -39,6 +39,7 @@ fn every_phase_is_traced_with_its_fields() {
             let drain = Drain::builder()
                 .propagation_delay(Duration::from_millis(100))
                 .deadline(Duration::from_millis(300))
+                .clock(tollgate_core::TokioClock::new())
                 .build()
                 .unwrap();
             let _stuck = drain.enter().unwrap();

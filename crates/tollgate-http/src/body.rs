@@ -203,3 +203,153 @@ impl<B, W: BodyWatch> fmt::Debug for WatchedBody<B, W> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    /// Records what it is told; cuts (with trailers when `cut_with` is set) once `cut` is.
+    struct Recorder {
+        seen: Seen,
+        cut: bool,
+        cut_with: Option<HeaderMap>,
+    }
+
+    impl Recorder {
+        fn new(seen: &Seen) -> Self {
+            Self {
+                seen: Arc::clone(seen),
+                cut: false,
+                cut_with: None,
+            }
+        }
+    }
+
+    impl BodyWatch for Recorder {
+        fn trailers(&mut self, trailers: &HeaderMap) {
+            let status = crate::grpc::status(trailers);
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("trailers {status:?}"));
+        }
+
+        fn poll_cut(&mut self, _: &mut Context<'_>) -> Poll<Option<HeaderMap>> {
+            if self.cut {
+                Poll::Ready(self.cut_with.take())
+            } else {
+                Poll::Pending
+            }
+        }
+
+        fn end(self, end: BodyEnd) {
+            self.seen.lock().unwrap().push(format!("end {end:?}"));
+        }
+    }
+
+    type Item = Result<Frame<Bytes>, &'static str>;
+
+    fn frames(items: Vec<Item>) -> StreamBody<futures::stream::Iter<std::vec::IntoIter<Item>>> {
+        StreamBody::new(futures::stream::iter(items))
+    }
+
+    fn seen(log: &Seen) -> Vec<String> {
+        log.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn trailers_then_complete_are_told_once_each_in_order() {
+        let log = Seen::default();
+        let mut trailers = HeaderMap::new();
+        trailers.insert(
+            crate::grpc::STATUS,
+            crate::grpc::code_value(crate::grpc::OK),
+        );
+        let body = WatchedBody::new(
+            frames(vec![
+                Ok(Frame::data(Bytes::from("a"))),
+                Ok(Frame::trailers(trailers)),
+            ]),
+            Recorder::new(&log),
+        );
+        let collected = body.collect().await.unwrap();
+        assert_eq!(collected.trailers().map(|t| t.len()), Some(1));
+        assert_eq!(seen(&log), ["trailers Some(0)", "end Complete"]);
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_body_as_failed() {
+        let log = Seen::default();
+        let body = WatchedBody::new(frames(vec![Err("reset")]), Recorder::new(&log));
+        assert!(body.collect().await.is_err());
+        assert_eq!(seen(&log), ["end Failed"]);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_early_is_told_dropped() {
+        let log = Seen::default();
+        let mut body = WatchedBody::new(
+            frames(vec![
+                Ok(Frame::data(Bytes::from("a"))),
+                Ok(Frame::data(Bytes::from("b"))),
+            ]),
+            Recorder::new(&log),
+        );
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "a");
+        assert!(seen(&log).is_empty());
+        drop(body);
+        assert_eq!(seen(&log), ["end Dropped"]);
+    }
+
+    #[tokio::test]
+    async fn a_cut_ends_a_pending_stream_with_its_trailers() {
+        let log = Seen::default();
+        let mut watch = Recorder::new(&log);
+        watch.cut = true;
+        let mut cut = HeaderMap::new();
+        cut.insert(
+            crate::grpc::STATUS,
+            crate::grpc::code_value(crate::grpc::UNAVAILABLE),
+        );
+        watch.cut_with = Some(cut);
+        let pending =
+            StreamBody::new(futures::stream::pending::<Result<Frame<Bytes>, Infallible>>());
+        let body = WatchedBody::new(pending, watch);
+        let collected = body.collect().await.unwrap();
+        assert_eq!(
+            crate::grpc::status(collected.trailers().unwrap()),
+            Some(crate::grpc::UNAVAILABLE)
+        );
+        assert_eq!(seen(&log), ["end Cut"]);
+    }
+
+    #[tokio::test]
+    async fn a_cut_without_trailers_just_ends_the_stream() {
+        let log = Seen::default();
+        let mut watch = Recorder::new(&log);
+        watch.cut = true;
+        let pending =
+            StreamBody::new(futures::stream::pending::<Result<Frame<Bytes>, Infallible>>());
+        let mut body = WatchedBody::new(pending, watch);
+        assert!(body.frame().await.is_none());
+        assert!(body.was_cut());
+        assert!(body.is_end_stream());
+        assert_eq!(seen(&log), ["end Cut"]);
+    }
+
+    #[test]
+    fn unwatched_passes_through() {
+        let body: WatchedBody<http_body_util::Empty<Bytes>, Recorder> = WatchedBody::default();
+        assert!(body.watch().is_none());
+        assert!(body.is_end_stream());
+    }
+}

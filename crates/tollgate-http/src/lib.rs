@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | rate limited, wait too long, queue full, throttled, key table full, over capacity | `429 Too Many Requests` | `RESOURCE_EXHAUSTED` |
 //! | missing key, malformed header | `400 Bad Request` | `INVALID_ARGUMENT` |
-//! | circuit open, draining | `503 Service Unavailable` | `UNAVAILABLE` |
+//! | circuit open, draining, rate-limit store unavailable | `503 Service Unavailable` | `UNAVAILABLE` |
 //! | deadline exceeded | `504 Gateway Timeout` | `DEADLINE_EXCEEDED` |
 //!
 //! A rejection with a retry time carries `Retry-After` (whole seconds, rounded up, never

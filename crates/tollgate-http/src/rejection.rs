@@ -59,7 +59,9 @@ impl Protocol {
 pub fn status_code(reason: Reason) -> StatusCode {
     match reason {
         Reason::MissingKey | Reason::MalformedHeader => StatusCode::BAD_REQUEST,
-        Reason::CircuitOpen | Reason::Draining => StatusCode::SERVICE_UNAVAILABLE,
+        Reason::CircuitOpen | Reason::Draining | Reason::StoreUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Reason::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         // Rate limited, over capacity, wait too long, queue full, throttled, key table
         // full, and any reason added later: the client is asked to slow down.
@@ -76,7 +78,7 @@ pub fn status_code(reason: Reason) -> StatusCode {
 pub fn grpc_code(reason: Reason) -> u8 {
     match reason {
         Reason::MissingKey | Reason::MalformedHeader => grpc::INVALID_ARGUMENT,
-        Reason::CircuitOpen | Reason::Draining => grpc::UNAVAILABLE,
+        Reason::CircuitOpen | Reason::Draining | Reason::StoreUnavailable => grpc::UNAVAILABLE,
         Reason::DeadlineExceeded(_) => grpc::DEADLINE_EXCEEDED,
         _ => grpc::RESOURCE_EXHAUSTED,
     }
@@ -374,6 +376,7 @@ mod tests {
             (Reason::MalformedHeader, 400, 3),
             (Reason::CircuitOpen, 503, 14),
             (Reason::Draining, 503, 14),
+            (Reason::StoreUnavailable, 503, 14),
             (Reason::DeadlineExceeded(DeadlineKind::Total), 504, 4),
         ];
         for (reason, http, grpc) in cases {

@@ -9,9 +9,24 @@
 use std::fmt;
 use std::time::Duration;
 
-use tollgate_core::Timestamp;
+use tollgate_core::{SplitMix64, Timestamp};
 
-use crate::config::Random;
+/// A source of uniform random numbers in `[0, 1)` for adaptive throttling: the shared
+/// [`SplitMix64`] by default; tests inject a fixed sequence to make local rejections
+/// exact.
+pub(crate) enum Random {
+    Seeded(SplitMix64),
+    Custom(Box<dyn FnMut() -> f64 + Send>),
+}
+
+impl Random {
+    fn next_unit(&mut self) -> f64 {
+        match self {
+            Random::Seeded(rng) => rng.next_unit(),
+            Random::Custom(draw) => draw(),
+        }
+    }
+}
 
 /// Sub-windows the sliding window is made of: the window slides in steps of 1/SLOTS.
 const SLOTS: usize = 10;
@@ -77,7 +92,7 @@ impl Adaptive {
     pub(crate) fn attempt(&mut self, now: Timestamp) -> bool {
         let p = self.probability(now);
         self.slot(now).requests += 1;
-        p > 0.0 && (self.random)() < p
+        p > 0.0 && self.random.next_unit() < p
     }
 
     /// Counts one request the backend accepted.
@@ -104,7 +119,7 @@ mod tests {
         Adaptive::new(
             2.0,
             Duration::from_secs(10),
-            Box::new(move || draws.next().unwrap_or(0.0)),
+            Random::Custom(Box::new(move || draws.next().unwrap_or(0.0))),
         )
     }
 

@@ -4,23 +4,27 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
-use tollgate_core::{Clock, Rejection};
+use tollgate_core::{Clock, Refusal, Rejection};
 use tower_service::Service;
 
-use crate::acquire::Acquire;
-use crate::feedback::{Feedback, Signal};
-use crate::shaper::{Admit, Shaper, Waiter};
-use crate::BoxError;
+use crate::acquire::Queued;
+use crate::feedback::Feedback;
+use crate::shaper::Shaper;
+use crate::waiter::Waiter;
 
 pin_project! {
     /// The response future of [`Shape`](crate::Shape): waits for the request's turn,
-    /// then calls the inner service and reads the response for server feedback.
-    pub struct ResponseFuture<S, Req, C, F>
+    /// then calls the inner service and reads the response for server feedback; or
+    /// answers a refused request through the prepared refusal `P`.
+    ///
+    /// It holds the request (and the ready inner service) while the request waits, so
+    /// it names the request type.
+    pub struct ResponseFuture<S, Req, C, F, P>
     where
         S: Service<Req>,
     {
         #[pin]
-        state: State<S, Req, C>,
+        state: State<S, Req, C, P>,
         shaper: Shaper<C>,
         feedback: F,
     }
@@ -28,24 +32,28 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, Req, C>
+    enum State<S, Req, C, P>
     where
         S: Service<Req>,
     {
         Waiting {
             #[pin]
-            acquire: Acquire<C>,
-            // `None` for a refused request: nothing to send.
+            turn: Queued<C>,
+            // Taken when released.
             call: Option<(S, Req)>,
         },
         Calling {
             #[pin]
             future: S::Future,
         },
+        Refused {
+            // Taken when answered.
+            refused: Option<(P, Rejection)>,
+        },
     }
 }
 
-impl<S: Service<Req>, Req, C, F> ResponseFuture<S, Req, C, F> {
+impl<S: Service<Req>, Req, C, F, P> ResponseFuture<S, Req, C, F, P> {
     pub(crate) fn calling(future: S::Future, shaper: Shaper<C>, feedback: F) -> Self {
         Self {
             state: State::Calling { future },
@@ -63,7 +71,7 @@ impl<S: Service<Req>, Req, C, F> ResponseFuture<S, Req, C, F> {
     ) -> Self {
         Self {
             state: State::Waiting {
-                acquire: Acquire::new(Ok(Admit::Wait(waiter))),
+                turn: Queued::new(waiter),
                 call: Some((service, request)),
             },
             shaper,
@@ -71,11 +79,15 @@ impl<S: Service<Req>, Req, C, F> ResponseFuture<S, Req, C, F> {
         }
     }
 
-    pub(crate) fn rejected(rejection: Rejection, shaper: Shaper<C>, feedback: F) -> Self {
+    pub(crate) fn refused(
+        refusal: P,
+        rejection: Rejection,
+        shaper: Shaper<C>,
+        feedback: F,
+    ) -> Self {
         Self {
-            state: State::Waiting {
-                acquire: Acquire::new(Err(rejection)),
-                call: None,
+            state: State::Refused {
+                refused: Some((refusal, rejection)),
             },
             shaper,
             feedback,
@@ -83,49 +95,45 @@ impl<S: Service<Req>, Req, C, F> ResponseFuture<S, Req, C, F> {
     }
 }
 
-impl<S, Req, C, F> Future for ResponseFuture<S, Req, C, F>
+impl<S, Req, C, F, P> Future for ResponseFuture<S, Req, C, F, P>
 where
     S: Service<Req>,
-    S::Error: Into<BoxError>,
     C: Clock,
     F: Feedback<S::Response>,
+    P: Refusal<S::Response, S::Error>,
 {
-    type Output = Result<S::Response, BoxError>;
+    type Output = Result<S::Response, P::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Waiting { acquire, call } => {
-                    ready!(acquire.poll(cx))?;
-                    let (mut service, request) = call.take().expect("polled after refusal");
+                StateProj::Waiting { turn, call } => {
+                    ready!(turn.poll(cx));
+                    let (mut service, request) = call.take().expect("polled after completion");
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Calling { future } => {
-                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
-                    let signal = this.feedback.signal(&response);
-                    let worth_a_clock_read = match signal {
-                        Signal::Ignored => false,
-                        Signal::Accepted => this.shaper.counts_accepts(),
-                        Signal::Throttled { .. } | Signal::Exhausted { .. } => true,
-                    };
-                    if worth_a_clock_read {
-                        this.shaper.observe(signal, this.shaper.clock().now());
-                    }
+                    let response = ready!(future.poll(cx)).map_err(P::error)?;
+                    this.shaper.observe(this.feedback.signal(&response));
                     return Poll::Ready(Ok(response));
+                }
+                StateProj::Refused { refused } => {
+                    let (refusal, rejection) = refused.take().expect("polled after completion");
+                    return Poll::Ready(refusal.refuse(rejection));
                 }
             }
         }
     }
 }
 
-impl<S: Service<Req>, Req, C, F> fmt::Debug for ResponseFuture<S, Req, C, F> {
+impl<S: Service<Req>, Req, C, F, P> fmt::Debug for ResponseFuture<S, Req, C, F, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Waiting { call: None, .. } => "refused",
             State::Waiting { .. } => "waiting",
             State::Calling { .. } => "calling",
+            State::Refused { .. } => "refused",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

@@ -1,10 +1,12 @@
 //! A leaky-bucket shaper for tower: requests wait in a bounded FIFO and are released at
-//! a constant rate, so a client never bursts past a third-party quota, and slows down
-//! further when the server says so.
+//! a constant rate, so a client never bursts past a third-party quota (and slows down
+//! further when the server says so), and a server smooths its load instead of
+//! refusing it.
 //!
-//! - **Constant rate, strict FIFO.** One unit every interval, with an optional small
-//!   burst; a later request is never released before an earlier one still waiting.
-//!   Requests may weigh several units ([`Shaper::admit_at`], [`ShapeLayer::weigh`]).
+//! - **Constant rate, strict FIFO.** One unit every emission interval of a
+//!   [`Quota`](tollgate_core::Quota), with its burst; a later request is never released
+//!   before an earlier one still waiting. Requests may weigh several units
+//!   ([`Shaper::admit_at`], [`ShapeLayer::weigh`]).
 //! - **Bounded, decided at admission.** A queue-length bound and a maximum wait: the
 //!   release time of a request is known when it arrives, so one that would wait too
 //!   long, or finds the queue full, is refused at once with the time after which it
@@ -12,15 +14,22 @@
 //!   [`Reason::QueueFull`](tollgate_core::Reason::QueueFull)).
 //! - **Cancellation-safe.** A waiter that is dropped leaves the queue and its successor
 //!   inherits its turn: no capacity is lost, nobody is woken twice or never.
-//! - **Listens to the server.** [`Shaper::pause_until`] stops releases until a time the
-//!   server gave (`Retry-After`, `RateLimit`, `grpc-retry-pushback-ms`: parsed by
-//!   `tollgate_http::shape`); optional client-side adaptive throttling sheds calls
-//!   locally while the server refuses many of them ([`ShaperBuilder::adaptive`]).
-//! - **Observable.** [`Shaper::snapshot`] and tracing events at target `tollgate::leaky`.
+//! - **Listens to the server.** [`Shaper::pause_for`] stops releases for as long as the
+//!   server said (`Retry-After`, `RateLimit`, `grpc-retry-pushback-ms`: parsed by
+//!   `tollgate_http::shape::HttpFeedback` for [`ShapeLayer::feedback`]); optional
+//!   client-side adaptive throttling sheds calls locally while the server refuses many
+//!   of them ([`ShaperBuilder::adaptive`]).
+//! - **One layer, client or server.** [`ShapeLayer`] refuses with an error by default;
+//!   [`ShapeLayer::refuse_with`] plugs in `tollgate_http::AsResponse` (a `429` or a gRPC
+//!   `RESOURCE_EXHAUSTED`, `Infallible` on axum) or `tollgate_http::AsStatus` (a
+//!   `tonic::Status` for tonic clients).
+//! - **Observable.** [`Shaper::snapshot`] (also on the layer and the service) and
+//!   tracing events at target `tollgate::leaky`.
 //!
 //! The core ([`Shaper`], [`Waiter`]) is synchronous and takes time from a
-//! [`Clock`](tollgate_core::Clock); [`Shaper::acquire`] and [`ShapeLayer`] wait on
-//! tokio's timer.
+//! [`Clock`](tollgate_core::Clock); [`Shaper::acquire`] and [`ShapeLayer`] wait on a
+//! tokio timer armed from that clock's timestamps (`tollgate_core::timer`), so tests on
+//! a `TokioClock` under `tokio::time::pause` are exact.
 //!
 //! # Timer resolution and bursts
 //!
@@ -33,18 +42,17 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() {
+//! # async fn main() -> Result<(), tollgate_core::ConfigError> {
 //! use std::time::Duration;
-//! use tollgate_core::{Rejection, Reason, TokioClock};
+//! use tollgate_core::{Quota, Rejection, Reason, TokioClock};
 //! use tollgate_leaky::{ShapeLayer, Shaper};
 //! use tower::{service_fn, Layer, Service, ServiceExt};
 //!
 //! // A third-party API allows 10 calls per second: never wait more than 250 ms.
-//! let shaper = Shaper::builder()
-//!     .per_second(10)
+//! let shaper = Shaper::builder(Quota::per_second(10).burst(1)?)
 //!     .max_wait(Duration::from_millis(250))
-//!     .build_with_clock(TokioClock::new())
-//!     .unwrap();
+//!     .clock(TokioClock::new())
+//!     .build()?;
 //! let mut api = ShapeLayer::new(shaper.clone())
 //!     .layer(service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>("ok") }));
 //!
@@ -62,28 +70,30 @@
 //! let refused = results[3].as_ref().unwrap_err().downcast_ref::<Rejection>().unwrap();
 //! assert_eq!(refused.reason(), Reason::WaitTooLong);
 //! assert_eq!(refused.retry_after(), Some(Duration::from_millis(50)));
-//! assert_eq!(shaper.snapshot().released, 3);
-//! # }
+//! assert_eq!(api.snapshot().admitted, 3);
+//! assert_eq!(shaper.snapshot().rejected, 1);
+//! # Ok(()) }
 //! ```
 
 mod acquire;
 mod adaptive;
-mod config;
+mod builder;
 mod feedback;
 mod future;
 mod layer;
 mod service;
 mod shaper;
+mod snapshot;
+mod waiter;
 mod weigh;
 
 pub use acquire::Acquire;
-pub use config::ShaperBuilder;
+pub use builder::ShaperBuilder;
 pub use feedback::{Feedback, NoFeedback, Signal};
 pub use future::ResponseFuture;
 pub use layer::ShapeLayer;
 pub use service::Shape;
-pub use shaper::{Admit, Shaper, Snapshot, Turn, Waiter};
+pub use shaper::{Admit, Shaper};
+pub use snapshot::Snapshot;
+pub use waiter::{Turn, Waiter};
 pub use weigh::{Unit, Weigh};
-
-/// tower's boxed error, the error type of [`Shape`].
-type BoxError = Box<dyn std::error::Error + Send + Sync>;

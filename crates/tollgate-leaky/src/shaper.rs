@@ -3,8 +3,9 @@
 //! One mutex guards a FIFO of waiters and one "theoretical arrival time" (`tat`, as in
 //! GCRA). The head of the queue is released at `tat - (burst - weight) * interval`; each
 //! release moves `tat` on by `weight * interval`. Only the head ever holds a timer; the
-//! others wait to be woken when they become the head, so a waiter that leaves the queue
-//! (cancelled) takes no capacity with it: its successor inherits its turn.
+//! others wait to be woken when they become the head (see [`waiter`](crate::waiter)),
+//! so a waiter that leaves the queue (cancelled) takes no capacity with it: its
+//! successor inherits its turn.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,13 +13,15 @@ use std::task::Waker;
 use std::time::Duration;
 
 use tollgate_core::sync::{Arc, Mutex, MutexGuard};
-use tollgate_core::{Clock, Reason, Rejection, Timestamp};
+use tollgate_core::{Clock, Quota, Reason, Rejection, SystemClock, Timestamp};
 
 use crate::adaptive::Adaptive;
-use crate::config::{Config, ShaperBuilder};
+use crate::builder::{Config, ShaperBuilder};
 use crate::feedback::Signal;
+use crate::snapshot::Snapshot;
+use crate::waiter::Waiter;
 
-const TARGET: &str = "tollgate::leaky";
+pub(crate) const TARGET: &str = "tollgate::leaky";
 
 /// A leaky-bucket shaper: admits requests into a bounded FIFO and releases them at a
 /// constant rate. Clones share one queue.
@@ -29,15 +32,14 @@ const TARGET: &str = "tollgate::leaky";
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_core::{Clock, ManualClock, Reason};
+/// use tollgate_core::{Clock, ManualClock, Quota, Reason};
 /// use tollgate_leaky::{Admit, Shaper, Turn};
 ///
 /// let clock = ManualClock::new();
-/// let shaper = Shaper::builder()
-///     .interval(Duration::from_millis(100))
+/// let shaper = Shaper::builder(Quota::with_period(1, Duration::from_millis(100)).build()?)
 ///     .max_wait(Duration::from_millis(150))
-///     .build_with_clock(clock.clone())
-///     .unwrap();
+///     .clock(clock.clone())
+///     .build()?;
 ///
 /// // The first request goes at once, the second waits one interval, the third would
 /// // wait 200 ms > 150 ms and is refused at once, knowing when it would fit.
@@ -52,8 +54,9 @@ const TARGET: &str = "tollgate::leaky";
 /// assert_eq!(second.poll_turn(clock.now(), waker), Turn::At(at));
 /// clock.advance(Duration::from_millis(100));
 /// assert_eq!(second.poll_turn(clock.now(), waker), Turn::Released);
+/// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
-pub struct Shaper<C = tollgate_core::SystemClock> {
+pub struct Shaper<C = SystemClock> {
     inner: Arc<Inner<C>>,
 }
 
@@ -63,30 +66,30 @@ struct Inner<C> {
     state: Mutex<State>,
 }
 
-struct State {
+pub(crate) struct State {
     /// GCRA's theoretical arrival time, in nanoseconds of the clock.
-    tat: u64,
-    queue: VecDeque<Entry>,
+    pub(crate) tat: u64,
+    pub(crate) queue: VecDeque<Entry>,
     /// Sum of the weights in `queue`.
-    queued_units: u64,
+    pub(crate) queued_units: u64,
     /// Ids are handed out in order, so `queue` is sorted by id.
     next_id: u64,
     paused_until: u64,
-    released: u64,
+    pub(crate) released: u64,
     rejected: u64,
-    cancelled: u64,
+    pub(crate) cancelled: u64,
     adaptive: Option<Adaptive>,
 }
 
-struct Entry {
-    id: u64,
-    weight: u32,
-    waker: Option<Waker>,
+pub(crate) struct Entry {
+    pub(crate) id: u64,
+    pub(crate) weight: u32,
+    pub(crate) waker: Option<Waker>,
 }
 
 /// The outcome of a successful admission: go now, or wait your turn.
 #[derive(Debug)]
-pub enum Admit<C = tollgate_core::SystemClock> {
+pub enum Admit<C = SystemClock> {
     /// Released at once: the queue was empty and capacity was there.
     Now,
     /// Queued; poll the [`Waiter`] until it is released. Dropping it gives its turn to
@@ -94,41 +97,11 @@ pub enum Admit<C = tollgate_core::SystemClock> {
     Wait(Waiter<C>),
 }
 
-/// What a queued request should do next, from [`Waiter::poll_turn`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Turn {
-    /// Released: go.
-    Released,
-    /// Head of the queue, released at this instant: sleep until then, and poll again.
-    At(Timestamp),
-    /// Behind others: the waker given will be woken when this request is the head.
-    Queued,
-}
-
-/// A counters-and-state view for metrics, from [`Shaper::snapshot`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// Requests waiting now.
-    pub queue_len: usize,
-    /// Sum of their weights.
-    pub queued_units: u64,
-    /// How long a request of weight 1 arriving now would wait.
-    pub current_wait: Duration,
-    /// Requests released since creation.
-    pub released: u64,
-    /// Requests refused at admission (queue full, wait too long, throttled).
-    pub rejected: u64,
-    /// Waiters that left the queue before their turn.
-    pub cancelled: u64,
-    /// Until when server feedback paused releases, if that is still ahead.
-    pub paused_for: Duration,
-}
-
 impl Shaper {
-    /// Starts a [`ShaperBuilder`].
-    pub fn builder() -> ShaperBuilder {
-        ShaperBuilder::new()
+    /// Starts a [`ShaperBuilder`] releasing at `quota`'s rate, with its burst (a burst
+    /// of 1 releases strictly one request per emission interval).
+    pub fn builder(quota: Quota) -> ShaperBuilder {
+        ShaperBuilder::new(quota)
     }
 }
 
@@ -162,17 +135,20 @@ impl<C> Shaper<C> {
         }
     }
 
-    /// The release interval of one unit.
-    pub fn interval(&self) -> Duration {
-        Duration::from_nanos(self.inner.config.interval)
+    /// The quota this shaper releases at.
+    pub fn quota(&self) -> Quota {
+        self.inner.config.quota
     }
 
-    /// The clock this shaper reads.
-    pub fn clock(&self) -> &C {
+    pub(crate) fn clock(&self) -> &C {
         &self.inner.clock
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state consistent (every update is a
         // few arithmetic steps), so a poisoned lock is still usable.
         self.inner
@@ -195,7 +171,7 @@ impl<C> Shaper<C> {
         if let Some(name) = &self.inner.config.name {
             rejection = rejection.with_name(std::sync::Arc::clone(name));
         }
-        tracing::debug!(target: TARGET, reason = %reason, retry_after = ?retry_after, queue_len = state.queue.len(), "rejected");
+        tracing::debug!(target: TARGET, reason = %reason, retry_after = ?retry_after, queued = state.queue.len(), "rejected");
         rejection
     }
 
@@ -247,13 +223,8 @@ impl<C> Shaper<C> {
             waker: None,
         });
         state.queued_units += u64::from(weight);
-        tracing::trace!(target: TARGET, id, weight, wait_ns = wait, queue_len = state.queue.len(), "queued");
-        Ok(Admit::Wait(Waiter {
-            shaper: self.clone(),
-            id,
-            weight,
-            done: false,
-        }))
+        tracing::trace!(target: TARGET, id, weight, wait_ns = wait, queued = state.queue.len(), "queued");
+        Ok(Admit::Wait(Waiter::new(self.clone(), id, weight)))
     }
 
     /// Pauses releases until `until` (server pushback), capped at `max_pause` after
@@ -273,12 +244,12 @@ impl<C> Shaper<C> {
         let slack = u64::from(config.burst - 1).saturating_mul(config.interval);
         state.tat = state.tat.max(until.saturating_add(slack));
         state.paused_until = state.paused_until.max(until);
-        tracing::info!(target: TARGET, pause_ns = until.saturating_sub(now.as_nanos()), queue_len = state.queue.len(), "paused by server feedback");
+        tracing::info!(target: TARGET, pause_ns = until.saturating_sub(now.as_nanos()), queued = state.queue.len(), "paused by server feedback");
     }
 
     /// Applies what a response said ([`Signal`]) at `now`: pauses on pushback, and
     /// counts accepted calls for adaptive throttling.
-    pub fn observe(&self, signal: Signal, now: Timestamp) {
+    pub fn observe_at(&self, signal: Signal, now: Timestamp) {
         match signal {
             Signal::Accepted => {
                 let mut state = self.lock();
@@ -292,17 +263,11 @@ impl<C> Shaper<C> {
                 }
             }
             Signal::Exhausted { reset } => {
-                self.observe(Signal::Accepted, now);
+                self.observe_at(Signal::Accepted, now);
                 self.pause_until(now + reset, now);
             }
             Signal::Ignored => {}
         }
-    }
-
-    /// Whether [`observe`](Self::observe) needs to be told about accepted calls
-    /// (adaptive throttling is on), so adapters can skip a clock read otherwise.
-    pub fn counts_accepts(&self) -> bool {
-        self.inner.config.adaptive
     }
 
     /// The current counters and state, as of `now`.
@@ -312,12 +277,12 @@ impl<C> Shaper<C> {
         let now_ns = now.as_nanos();
         let release = release_at(config, state.tat, now_ns, state.queued_units, 1);
         Snapshot {
-            queue_len: state.queue.len(),
-            queued_units: state.queued_units,
-            current_wait: Duration::from_nanos(release - now_ns),
-            released: state.released,
+            admitted: state.released,
             rejected: state.rejected,
+            queued: state.queue.len(),
+            queued_units: state.queued_units,
             cancelled: state.cancelled,
+            current_wait: Duration::from_nanos(release - now_ns),
             paused_for: Duration::from_nanos(state.paused_until.saturating_sub(now_ns)),
         }
     }
@@ -329,10 +294,37 @@ impl<C: Clock> Shaper<C> {
         self.admit_at(weight, self.inner.clock.now())
     }
 
-    /// [`pause_until`](Self::pause_until) `now + pause`.
+    /// [`pause_until`](Self::pause_until) `now + pause`: what a client does when the
+    /// server answers `429` with `Retry-After`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate_core::{ManualClock, Quota};
+    /// use tollgate_leaky::Shaper;
+    ///
+    /// let shaper = Shaper::builder(Quota::per_second(10).burst(1)?).clock(ManualClock::new()).build()?;
+    /// shaper.pause_for(Duration::from_secs(2));
+    /// assert_eq!(shaper.snapshot().paused_for, Duration::from_secs(2));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
     pub fn pause_for(&self, pause: Duration) {
         let now = self.inner.clock.now();
         self.pause_until(now + pause, now);
+    }
+
+    /// [`observe_at`](Self::observe_at) now, reading the clock only when the signal
+    /// changes something (a pushback, or an accepted call while adaptive throttling
+    /// counts them).
+    pub fn observe(&self, signal: Signal) {
+        let worth_a_clock_read = match signal {
+            Signal::Ignored => false,
+            Signal::Accepted => self.inner.config.adaptive,
+            Signal::Throttled { retry_after } => retry_after.is_some(),
+            Signal::Exhausted { .. } => true,
+        };
+        if worth_a_clock_read {
+            self.observe_at(signal, self.inner.clock.now());
+        }
     }
 
     /// [`snapshot_at`](Self::snapshot_at) now.
@@ -343,14 +335,11 @@ impl<C: Clock> Shaper<C> {
 
 impl<C> fmt::Debug for Shaper<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &self.inner.config;
         f.debug_struct("Shaper")
-            .field("interval", &self.interval())
-            .field("burst", &self.inner.config.burst)
-            .field("max_queue", &self.inner.config.max_queue)
-            .field(
-                "max_wait",
-                &Duration::from_nanos(self.inner.config.max_wait),
-            )
+            .field("quota", &config.quota)
+            .field("max_queue", &config.max_queue)
+            .field("max_wait", &Duration::from_nanos(config.max_wait))
             .finish_non_exhaustive()
     }
 }
@@ -360,7 +349,13 @@ impl<C> fmt::Debug for Shaper<C> {
 /// While anyone waits the schedule is saturated (`tat > now`), so each queued unit
 /// moves the release one interval later; an empty queue releases at
 /// `max(now, tat - (burst - weight) * interval)`.
-fn release_at(config: &Config, tat: u64, now: u64, units_ahead: u64, weight: u32) -> u64 {
+pub(crate) fn release_at(
+    config: &Config,
+    tat: u64,
+    now: u64,
+    units_ahead: u64,
+    weight: u32,
+) -> u64 {
     let base = tat
         .max(now)
         .saturating_add(units_ahead.saturating_mul(config.interval));
@@ -370,111 +365,7 @@ fn release_at(config: &Config, tat: u64, now: u64, units_ahead: u64, weight: u32
 
 /// `tat` after releasing `weight` units at `now`: the release is conformant to GCRA,
 /// so lateness is never made up by releasing closer than the interval.
-fn advance(config: &Config, tat: u64, now: u64, weight: u32) -> u64 {
+pub(crate) fn advance(config: &Config, tat: u64, now: u64, weight: u32) -> u64 {
     tat.max(now)
         .saturating_add(u64::from(weight).saturating_mul(config.interval))
-}
-
-// ===== Waiter =====
-
-/// A queued request. Poll it with [`poll_turn`](Self::poll_turn) until
-/// [`Turn::Released`]; drop it to leave the queue and hand its turn on.
-///
-/// See [`Shaper`] for an example.
-pub struct Waiter<C = tollgate_core::SystemClock> {
-    shaper: Shaper<C>,
-    id: u64,
-    weight: u32,
-    done: bool,
-}
-
-impl<C> Waiter<C> {
-    /// The shaper this waiter is queued in.
-    pub fn shaper(&self) -> &Shaper<C> {
-        &self.shaper
-    }
-
-    /// Where this request stands at `now`. `waker` is woken when the request becomes
-    /// the head of the queue; the head is released by polling at or after its instant.
-    /// Polling after [`Turn::Released`] returns `Released` again.
-    pub fn poll_turn(&mut self, now: Timestamp, waker: &Waker) -> Turn {
-        if self.done {
-            return Turn::Released;
-        }
-        let config = &self.shaper.inner.config;
-        let mut guard = self.shaper.lock();
-        let state = &mut *guard;
-        let head = state.queue.front_mut().expect("a live waiter is queued");
-        if head.id != self.id {
-            let entry = match state.queue.binary_search_by_key(&self.id, |e| e.id) {
-                Ok(i) => &mut state.queue[i],
-                Err(_) => unreachable!("a live waiter is queued"),
-            };
-            register(&mut entry.waker, waker);
-            return Turn::Queued;
-        }
-        let now_ns = now.as_nanos();
-        let release = release_at(config, state.tat, now_ns, 0, self.weight);
-        if release > now_ns {
-            register(&mut head.waker, waker);
-            return Turn::At(Timestamp::from_nanos(release));
-        }
-        state.queue.pop_front();
-        state.queued_units -= u64::from(self.weight);
-        state.tat = advance(config, state.tat, now_ns, self.weight);
-        state.released += 1;
-        let next = state.queue.front_mut().and_then(|e| e.waker.take());
-        drop(guard);
-        self.done = true;
-        tracing::trace!(target: TARGET, id = self.id, weight = self.weight, "released");
-        if let Some(next) = next {
-            next.wake();
-        }
-        Turn::Released
-    }
-}
-
-fn register(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(old) if old.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
-    }
-}
-
-impl<C> Drop for Waiter<C> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut guard = self.shaper.lock();
-        let state = &mut *guard;
-        let Ok(i) = state.queue.binary_search_by_key(&self.id, |e| e.id) else {
-            return;
-        };
-        state.queue.remove(i);
-        state.queued_units -= u64::from(self.weight);
-        state.cancelled += 1;
-        // The head left: its successor inherits the turn and must arm its timer now,
-        // or the slot would pass unused.
-        let next = if i == 0 {
-            state.queue.front_mut().and_then(|e| e.waker.take())
-        } else {
-            None
-        };
-        drop(guard);
-        tracing::trace!(target: TARGET, id = self.id, "cancelled");
-        if let Some(next) = next {
-            next.wake();
-        }
-    }
-}
-
-impl<C> fmt::Debug for Waiter<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Waiter")
-            .field("id", &self.id)
-            .field("weight", &self.weight)
-            .field("done", &self.done)
-            .finish()
-    }
 }

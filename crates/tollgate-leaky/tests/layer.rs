@@ -6,16 +6,21 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready_ok};
-use tollgate_core::{Reason, Rejection, TokioClock};
-use tollgate_leaky::{ShapeLayer, Shaper, Signal};
+use tollgate_core::{Quota, Reason, Rejection, TokioClock};
+use tollgate_leaky::{ShapeLayer, Shaper, ShaperBuilder, Signal};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
+/// `per_second`, strictly one per interval (a burst of 1).
+fn quota(per_second: u32, burst: u32) -> ShaperBuilder {
+    Shaper::builder(Quota::per_second(per_second).burst(burst).unwrap())
+}
+
 fn shaper(per_second: u32) -> Shaper<TokioClock> {
-    Shaper::builder()
-        .per_second(per_second)
+    quota(per_second, 1)
         .max_queue(100)
         .max_wait(Duration::from_secs(5))
-        .build_with_clock(TokioClock::new())
+        .clock(TokioClock::new())
+        .build()
         .unwrap()
 }
 
@@ -62,10 +67,10 @@ async fn requests_reach_the_service_exactly_on_schedule_in_fifo_order() {
 
 #[tokio::test(start_paused = true)]
 async fn refusals_are_immediate_and_typed() {
-    let shaper = Shaper::builder()
-        .per_second(10)
+    let shaper = quota(10, 1)
         .max_wait(Duration::from_millis(150))
-        .build_with_clock(TokioClock::new())
+        .clock(TokioClock::new())
+        .build()
         .unwrap();
     let (inner, seen) = recorder();
     let mut svc = ShapeLayer::new(shaper).layer(inner);
@@ -160,17 +165,16 @@ async fn acquire_sleeps_to_the_exact_instant() {
         at.push(start.elapsed().as_millis());
     }
     assert_eq!(at, [0, 250, 500, 750]);
-    assert_eq!(shaper.snapshot().released, 4);
+    assert_eq!(shaper.snapshot().admitted, 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn adaptive_throttling_sheds_locally_while_the_server_refuses() {
-    let shaper = Shaper::builder()
-        .per_second(1000)
-        .burst(1000)
+    let shaper = quota(1000, 1000)
         .adaptive(2.0, Duration::from_secs(10))
         .random(|| 0.5)
-        .build_with_clock(TokioClock::new())
+        .clock(TokioClock::new())
+        .build()
         .unwrap();
     let (inner, seen) = recorder();
     // The server refuses every call, without saying for how long.
@@ -199,11 +203,7 @@ async fn adaptive_throttling_sheds_locally_while_the_server_refuses() {
 
 #[tokio::test(start_paused = true)]
 async fn weighted_requests_take_their_units_in_the_layer() {
-    let shaper = Shaper::builder()
-        .per_second(10)
-        .burst(3)
-        .build_with_clock(TokioClock::new())
-        .unwrap();
+    let shaper = quota(10, 3).clock(TokioClock::new()).build().unwrap();
     let (inner, seen) = recorder();
     // Request x costs x units.
     let svc = ShapeLayer::new(shaper).weigh(|x: &u32| *x).layer(inner);
@@ -228,4 +228,62 @@ async fn weighted_requests_take_their_units_in_the_layer() {
         .collect();
     // The whole burst, then two units (200 ms), then one more (300 ms).
     assert_eq!(times, [(3, 0), (2, 200), (1, 300)]);
+}
+
+/// A responder for `u32` requests: a refusal becomes the response `0`, so the layer
+/// keeps the inner service's error type (as `tollgate_http::AsResponse` does on axum).
+#[derive(Clone)]
+struct AnswerZero;
+
+struct ZeroFor(u32);
+
+impl tollgate_core::Refuse<u32> for AnswerZero {
+    type Refusal = ZeroFor;
+    fn prepare(&self, request: &u32) -> ZeroFor {
+        ZeroFor(*request)
+    }
+}
+
+impl tollgate_core::Refusal<u32, std::convert::Infallible> for ZeroFor {
+    type Error = std::convert::Infallible;
+    fn refuse(self, rejection: Rejection) -> Result<u32, std::convert::Infallible> {
+        assert_eq!(rejection.reason(), Reason::QueueFull, "request {}", self.0);
+        Ok(0)
+    }
+    fn error(error: std::convert::Infallible) -> std::convert::Infallible {
+        error
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuse_with_answers_refusals_in_kind_and_waiting_requests_still_wait() {
+    let shaper = quota(10, 1)
+        .max_queue(1)
+        .clock(TokioClock::new())
+        .build()
+        .unwrap();
+    let (inner, seen) = recorder();
+    let layer = ShapeLayer::new(shaper).refuse_with(AnswerZero);
+    let mut svc = layer.layer(inner);
+    let first = svc.ready().await.unwrap().call(1);
+    let second = svc.ready().await.unwrap().call(2);
+    // The queue holds one: the third is answered at once, never reaching the service.
+    let third: Result<u32, std::convert::Infallible> = svc.ready().await.unwrap().call(3).await;
+    assert_eq!(third.unwrap(), 0);
+    assert_eq!(first.await.unwrap(), 1);
+    assert_eq!(second.await.unwrap(), 2);
+    let times: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(x, t)| (*x, t.as_millis()))
+        .collect();
+    assert_eq!(times, [(1, 0), (2, 100)]);
+    // The layer and the service read the same shaper.
+    let (from_layer, from_service) = (layer.snapshot(), svc.snapshot());
+    assert_eq!(from_layer, from_service);
+    assert_eq!(
+        (from_layer.admitted, from_layer.rejected, from_layer.queued),
+        (2, 1, 0)
+    );
 }

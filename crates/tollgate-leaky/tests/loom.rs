@@ -13,7 +13,7 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use loom::thread;
-use tollgate_core::{ManualClock, Timestamp};
+use tollgate_core::{ManualClock, Quota, Timestamp};
 use tollgate_leaky::{Admit, Shaper, Turn, Waiter};
 
 #[derive(Default)]
@@ -38,9 +38,9 @@ fn at(n: u64) -> Timestamp {
 }
 
 fn shaper() -> Shaper<ManualClock> {
-    Shaper::builder()
-        .interval(INTERVAL)
-        .build_with_clock(ManualClock::new())
+    Shaper::builder(Quota::with_period(1, INTERVAL).burst(1).unwrap())
+        .clock(ManualClock::new())
+        .build()
         .unwrap()
 }
 
@@ -109,7 +109,7 @@ fn cancelled_head_hands_its_slot_on_under_concurrent_arrival() {
         }
         assert_eq!(newcomer.poll_turn(at(1), Waker::noop()), Turn::At(at(2)));
         let snap = shaper.snapshot_at(at(1));
-        assert_eq!((snap.released, snap.cancelled, snap.queue_len), (2, 1, 1));
+        assert_eq!((snap.admitted, snap.cancelled, snap.queued), (2, 1, 1));
     });
 }
 
@@ -129,5 +129,51 @@ fn concurrent_admissions_never_share_a_slot() {
         };
         let () = now;
         assert_eq!(waiting.poll_turn(at(0), Waker::noop()), Turn::At(at(1)));
+    });
+}
+
+/// The naive protocol the real waiter avoids: the successor checks whether it is the
+/// head and registers its waker in two critical sections. A release in between finds
+/// no waker and wakes nobody, and the successor waits for ever. [`Waiter::poll_turn`]
+/// checks and registers under one lock, so the model above holds.
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn naive_check_then_register_loses_the_wake_up() {
+    use std::collections::{HashMap, VecDeque};
+
+    use loom::sync::{Arc, Mutex};
+
+    struct Naive {
+        queue: Mutex<VecDeque<u64>>,
+        wakers: Mutex<HashMap<u64, Waker>>,
+    }
+
+    loom::model(|| {
+        let naive = Arc::new(Naive {
+            queue: Mutex::new(VecDeque::from([1, 2])),
+            wakers: Mutex::new(HashMap::new()),
+        });
+        let shared = naive.clone();
+        let releaser = thread::spawn(move || {
+            // Release the head, then wake its successor if it registered.
+            let next = {
+                let mut queue = shared.queue.lock().unwrap();
+                queue.pop_front();
+                queue.front().copied()
+            };
+            let waker = next.and_then(|id| shared.wakers.lock().unwrap().remove(&id));
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        let (waker, wakes) = counting_waker();
+        let is_head = naive.queue.lock().unwrap().front() == Some(&2);
+        if !is_head {
+            naive.wakers.lock().unwrap().insert(2, waker);
+        }
+        releaser.join().unwrap();
+        if !is_head {
+            assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "lost wake-up");
+        }
     });
 }

@@ -40,9 +40,7 @@ proptest! {
         let interval = ms(interval_ms);
         let max_wait = ms(max_wait_ms);
         let mut sim = Sim::new(
-            Shaper::builder()
-                .interval(interval)
-                .burst(burst)
+            Shaper::builder(tollgate_core::Quota::with_period(1, interval).burst(burst).unwrap())
                 .max_wait(max_wait)
                 .max_queue(max_queue),
         );

@@ -5,11 +5,16 @@ mod common;
 use std::time::Duration;
 
 use common::{at_ms, ms, Sim};
-use tollgate_core::{Reason, Timestamp};
-use tollgate_leaky::{Shaper, Signal};
+use tollgate_core::{Quota, Reason, Timestamp};
+use tollgate_leaky::{Shaper, ShaperBuilder, Signal};
 
-fn every_100ms() -> tollgate_leaky::ShaperBuilder {
-    Shaper::builder().interval(ms(100))
+/// One unit every 100 ms, released back to back up to `burst` after an idle period.
+fn every_100ms_burst(burst: u32) -> ShaperBuilder {
+    Shaper::builder(Quota::with_period(1, ms(100)).burst(burst).unwrap())
+}
+
+fn every_100ms() -> ShaperBuilder {
+    every_100ms_burst(1)
 }
 
 #[test]
@@ -22,12 +27,12 @@ fn releases_exactly_on_schedule() {
     let expected: Vec<_> = (0..5).map(|i| (i, at_ms(100 * i as u64))).collect();
     assert_eq!(sim.releases(), expected);
     let snap = sim.shaper.snapshot();
-    assert_eq!((snap.released, snap.queue_len, snap.rejected), (5, 0, 0));
+    assert_eq!((snap.admitted, snap.queued, snap.rejected), (5, 0, 0));
 }
 
 #[test]
 fn burst_goes_at_once_then_the_interval_holds() {
-    let mut sim = Sim::new(every_100ms().burst(3));
+    let mut sim = Sim::new(every_100ms_burst(3));
     for _ in 0..6 {
         sim.admit(1).unwrap();
     }
@@ -43,12 +48,12 @@ fn burst_goes_at_once_then_the_interval_holds() {
     for _ in 0..3 {
         sim.admit(1).unwrap();
     }
-    assert_eq!(sim.shaper.snapshot().queue_len, 0);
+    assert_eq!(sim.shaper.snapshot().queued, 0);
 }
 
 #[test]
 fn fifo_under_interleaved_arrivals() {
-    let mut sim = Sim::new(every_100ms().burst(2));
+    let mut sim = Sim::new(every_100ms_burst(2));
     let mut expected = Vec::new();
     for round in 0..5u64 {
         for _ in 0..3 {
@@ -101,7 +106,7 @@ fn queue_full_refusal_is_immediate_with_time_until_the_head_leaves() {
 
 #[test]
 fn weighted_requests_take_their_units() {
-    let mut sim = Sim::new(every_100ms().burst(4));
+    let mut sim = Sim::new(every_100ms_burst(4));
     sim.admit(4).unwrap(); // the whole burst at once
     sim.admit(2).unwrap(); // needs two units: at 200
     sim.admit(1).unwrap(); // at 300
@@ -118,13 +123,13 @@ fn weighted_requests_take_their_units() {
 
 #[test]
 fn server_pushback_delays_the_next_release_by_exactly_what_it_said() {
-    let mut sim = Sim::new(every_100ms().burst(2));
+    let mut sim = Sim::new(every_100ms_burst(2));
     for _ in 0..4 {
         sim.admit(1).unwrap(); // 0, 0, 100, 200 without feedback
     }
     sim.run_until(at_ms(50));
     // A 429 with Retry-After: 1 arrives at 50 ms.
-    sim.shaper.observe(
+    sim.shaper.observe_at(
         Signal::Throttled {
             retry_after: Some(Duration::from_secs(1)),
         },
@@ -235,7 +240,7 @@ fn random_cancellation_loses_no_capacity_and_no_wake_up() {
         }
     }
     let snap = sim.shaper.snapshot();
-    assert_eq!(snap.released as usize, released);
+    assert_eq!(snap.admitted as usize, released);
     assert_eq!(
         snap.cancelled as usize,
         sim.slots.iter().filter(|s| s.cancelled).count()
@@ -244,22 +249,33 @@ fn random_cancellation_loses_no_capacity_and_no_wake_up() {
 
 #[test]
 fn builder_names_the_field_it_refuses() {
+    // A rate is a validated `Quota`: its own rules name its fields.
+    let quotas = [
+        (Quota::per_second(0).build(), "count"),
+        (Quota::with_period(1, Duration::ZERO).build(), "period"),
+        (Quota::with_period(1, ms(100)).burst(0), "burst"),
+    ];
+    for (quota, field) in quotas {
+        let err = quota.unwrap_err();
+        assert_eq!(err.field(), field, "{err}");
+    }
+    let slow = Quota::with_period(1, Duration::from_secs(7200))
+        .burst(1)
+        .unwrap();
     let cases = [
-        (Shaper::builder(), "interval"),
-        (Shaper::builder().interval(Duration::ZERO), "interval"),
-        (
-            Shaper::builder().interval(Duration::from_secs(7200)),
-            "interval",
-        ),
-        (Shaper::builder().per_second(0), "per_second"),
-        (every_100ms().burst(0), "burst"),
+        (Shaper::builder(slow), "quota"),
         (every_100ms().max_queue(0), "max_queue"),
         (every_100ms().max_wait(Duration::MAX), "max_wait"),
         (every_100ms().max_pause(Duration::ZERO), "max_pause"),
+        (every_100ms().max_pause(Duration::MAX), "max_pause"),
         (every_100ms().adaptive(f64::NAN, ms(1)), "adaptive.k"),
         (every_100ms().adaptive(0.5, ms(1)), "adaptive.k"),
         (
             every_100ms().adaptive(2.0, Duration::ZERO),
+            "adaptive.window",
+        ),
+        (
+            every_100ms().adaptive(2.0, Duration::from_secs(86_401)),
             "adaptive.window",
         ),
     ];
@@ -267,34 +283,42 @@ fn builder_names_the_field_it_refuses() {
         let err = builder.build().unwrap_err();
         assert_eq!(err.field(), field, "{err}");
     }
+    // The limits themselves are accepted.
+    let hourly = Quota::with_period(1, Duration::from_secs(3600))
+        .burst(1)
+        .unwrap();
+    assert!(Shaper::builder(hourly)
+        .max_wait(Duration::from_secs(86_400))
+        .max_pause(Duration::from_secs(86_400))
+        .build()
+        .is_ok());
 }
 
 #[test]
 fn adaptive_throttling_sheds_with_the_sre_probability() {
     // Draws of 0.5: shed exactly when p > 0.5.
     let mut sim = Sim::new(
-        every_100ms()
-            .burst(100)
+        every_100ms_burst(100)
             .adaptive(2.0, Duration::from_secs(10))
             .random(|| 0.5),
     );
     // The backend refuses everything: p = n / (n + 1) after n refused requests.
     sim.admit(1).unwrap(); // p = 0
     sim.shaper
-        .observe(Signal::Throttled { retry_after: None }, sim.now());
+        .observe_at(Signal::Throttled { retry_after: None }, sim.now());
     sim.admit(1).unwrap(); // p = 1/2: not above the draw
     let r = sim.admit(1).unwrap_err(); // p = 2/3
     assert_eq!(r.reason(), Reason::Throttled);
     // Accepted calls bring it back: 3 requests, 2 accepts -> p = 0.
-    sim.shaper.observe(Signal::Accepted, sim.now());
-    sim.shaper.observe(Signal::Accepted, sim.now());
+    sim.shaper.observe_at(Signal::Accepted, sim.now());
+    sim.shaper.observe_at(Signal::Accepted, sim.now());
     sim.admit(1).unwrap();
     // Adaptive throttling is off by default: nothing is shed.
-    let mut plain = Sim::new(every_100ms().burst(100));
+    let mut plain = Sim::new(every_100ms_burst(100));
     for _ in 0..50 {
         plain
             .shaper
-            .observe(Signal::Throttled { retry_after: None }, plain.now());
+            .observe_at(Signal::Throttled { retry_after: None }, plain.now());
         plain.admit(1).unwrap();
     }
 }
@@ -307,8 +331,132 @@ fn snapshot_reports_the_current_wait() {
     }
     sim.run_until(at_ms(20));
     let snap = sim.shaper.snapshot();
-    assert_eq!(snap.queue_len, 2);
+    assert_eq!(snap.queued, 2);
     assert_eq!(snap.queued_units, 2);
     assert_eq!(snap.current_wait, ms(280));
-    assert_eq!(snap.released, 1);
+    assert_eq!(snap.admitted, 1);
+}
+
+#[test]
+fn pause_for_reads_the_shapers_clock_and_resumes_exactly() {
+    let mut sim = Sim::new(every_100ms_burst(2));
+    for _ in 0..4 {
+        sim.admit(1).unwrap(); // 0, 0, 100, 200 without a pause
+    }
+    sim.run_until(at_ms(50));
+    // The server said 429 + Retry-After: 1 at 50 ms on the shaper's own clock.
+    sim.shaper.pause_for(Duration::from_secs(1));
+    assert_eq!(sim.shaper.snapshot().paused_for, ms(1000));
+    assert_eq!(sim.shaper.snapshot().current_wait, ms(1200));
+    sim.run_until(at_ms(450));
+    assert_eq!(sim.shaper.snapshot().paused_for, ms(600));
+    assert_eq!(sim.releases().len(), 2, "nothing released during the pause");
+    sim.run_to_end();
+    let times: Vec<_> = sim.releases().into_iter().map(|(_, t)| t).collect();
+    // Resumes at 1050 ms exactly, one interval apart, no burst.
+    assert_eq!(times, [0, 0, 1050, 1150].map(at_ms).to_vec());
+    assert_eq!(sim.shaper.snapshot().paused_for, Duration::ZERO);
+    // A shorter pause later never shortens a longer one in force.
+    sim.run_until(at_ms(2000));
+    sim.shaper.pause_for(ms(500));
+    sim.shaper.pause_for(ms(100));
+    assert_eq!(sim.shaper.snapshot().paused_for, ms(500));
+    let i = sim.admit(1).unwrap();
+    sim.run_to_end();
+    assert_eq!(sim.slots[i].released_at, Some(at_ms(2500)));
+}
+
+/// A clock that counts its reads, to pin when the shaper reads it.
+#[derive(Debug, Clone, Default)]
+struct CountingClock {
+    inner: tollgate_core::ManualClock,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tollgate_core::Clock for CountingClock {
+    fn now(&self) -> Timestamp {
+        // Relaxed: a test counter read on the same thread.
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.now()
+    }
+}
+
+impl CountingClock {
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn observe_reads_the_clock_only_for_signals_that_change_something() {
+    let clock = CountingClock::default();
+    let plain = every_100ms().clock(clock.clone()).build().unwrap();
+    plain.observe(Signal::Accepted);
+    plain.observe(Signal::Ignored);
+    plain.observe(Signal::Throttled { retry_after: None });
+    assert_eq!(clock.reads(), 0, "nothing to apply: no clock read");
+    plain.observe(Signal::Throttled {
+        retry_after: Some(ms(300)),
+    });
+    assert_eq!(clock.reads(), 1);
+    assert_eq!(plain.snapshot_at(Timestamp::ZERO).paused_for, ms(300));
+
+    // With adaptive throttling on, accepted calls are counted at `now`.
+    let clock = CountingClock::default();
+    let adaptive = every_100ms_burst(100)
+        .adaptive(2.0, Duration::from_secs(10))
+        .random(|| 0.5)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    adaptive.observe(Signal::Accepted);
+    assert_eq!(clock.reads(), 1);
+    // 3 requests, 1 accept: p = (3 - 2) / 4 = 0.25, below the draw: admitted. Without
+    // the accept, p would be 3 / 4 and the third request shed.
+    for _ in 0..3 {
+        assert!(adaptive.admit(1).is_ok());
+    }
+}
+
+#[test]
+fn an_exhausted_quota_pauses_until_its_reset_and_counts_as_accepted() {
+    let mut sim = Sim::new(
+        every_100ms_burst(10)
+            .adaptive(2.0, Duration::from_secs(10))
+            .random(|| 0.5),
+    );
+    sim.admit(1).unwrap();
+    sim.shaper.observe_at(
+        Signal::Exhausted {
+            reset: Duration::from_secs(3),
+        },
+        sim.now(),
+    );
+    assert_eq!(sim.shaper.snapshot().paused_for, Duration::from_secs(3));
+    // 1 request, 1 accept: p = 0 for the next two.
+    let a = sim.admit(1).unwrap();
+    sim.admit(1).unwrap();
+    sim.run_to_end();
+    assert_eq!(sim.slots[a].released_at, Some(at_ms(3000)));
+}
+
+#[test]
+fn adaptive_throttling_draws_from_the_shared_generator_by_default() {
+    let mut sim = Sim::new(every_100ms_burst(1000).adaptive(2.0, Duration::from_secs(10)));
+    // The backend accepts nothing: after n requests p = n / (n + 1), so almost all are
+    // shed (about ln 200 ≈ 6 get through on average), but never the first, at p = 0.
+    let mut shed = 0;
+    for i in 0..200 {
+        match sim.admit(1) {
+            Ok(_) => {}
+            Err(r) => {
+                assert_ne!(i, 0, "p = 0 sheds nothing");
+                assert_eq!(r.reason(), Reason::Throttled);
+                shed += 1;
+            }
+        }
+    }
+    assert!((150..200).contains(&shed), "{shed} shed");
+    assert_eq!(sim.shaper.snapshot().rejected, shed);
 }

@@ -1,28 +1,25 @@
-//! Deadlines on HTTP and gRPC: the server layer that reads and enforces the caller's
-//! budget, and the client layer that sends what is left.
+//! Deadlines on HTTP and gRPC: the wire formats of a budget (`grpc-timeout`,
+//! `Request-Timeout`) and [`TimeoutHeaders`], which plugs them into
+//! `tollgate_deadline`'s layers.
 //!
-//! - [`ServerDeadlineLayer`] reads `grpc-timeout` and a configurable HTTP header
-//!   (`request-timeout` in milliseconds by default), caps the budget at a server
-//!   maximum, subtracts a safety margin, applies a default when none is sent, refuses
-//!   budgets that are spent or below a minimum before the handler runs, and answers
-//!   `504 Gateway Timeout` / `DEADLINE_EXCEEDED` when the handler outlives the
-//!   deadline. The handler runs inside the deadline's task-local scope
-//!   ([`tollgate_deadline::Deadline::current`]) and finds the
-//!   [`Deadline`](tollgate_deadline::Deadline) in the request extensions.
-//! - [`ClientDeadlineLayer`] computes, for each outgoing request, the remaining budget
-//!   (the inherited deadline or its own total timeout, whichever is earlier), writes it
-//!   minus a network margin as `grpc-timeout` (gRPC requests) or the HTTP header, and
-//!   fails fast without sending when too little is left.
-//!
-//! Both layers count what they did ([`ServerSnapshot`], [`ClientSnapshot`]: one
-//! relaxed counter per event, shared by every clone) and emit `tracing` events at
-//! target `tollgate::deadline`.
+//! The layers, their policies and their one response future are in
+//! `tollgate_deadline`: [`ServerDeadlineLayer`](tollgate_deadline::ServerDeadlineLayer)
+//! reads the caller's budget, caps it at a maximum, subtracts a safety margin, applies
+//! a default when none is sent, refuses budgets that are spent, below a minimum or
+//! malformed before the handler runs, and cuts the handler off at the deadline;
+//! [`TimeoutLayer`](tollgate_deadline::TimeoutLayer) sends the remaining budget (the
+//! inherited deadline or its own timeout, whichever is earlier) minus a network
+//! margin, and fails fast without sending when too little is left. With
+//! [`AsResponse`](crate::AsResponse) their refusals are `504 Gateway Timeout` /
+//! `DEADLINE_EXCEEDED` and `400 Bad Request` / `INVALID_ARGUMENT`; with `AsStatus`
+//! (feature `tonic`) a tonic client sees `DEADLINE_EXCEEDED`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
 //! use std::time::Duration;
-//! use tollgate_http::deadline::{ClientDeadlineLayer, ServerDeadlineLayer};
+//! use tollgate_deadline::{DeadlinePolicy, ServerDeadlineLayer, TimeoutLayer, TimeoutPolicy};
+//! use tollgate_http::{deadline::TimeoutHeaders, AsResponse};
 //! use tower::{service_fn, BoxError, Layer, ServiceExt};
 //!
 //! // Hop B: echoes the budget it was sent.
@@ -30,17 +27,14 @@
 //!     let seen = req.headers().get("request-timeout").cloned();
 //!     Ok::<_, BoxError>(http::Response::new(format!("{seen:?}")))
 //! });
-//! let client = ClientDeadlineLayer::builder()
-//!     .margin(Duration::from_millis(10))
-//!     .build()
-//!     .unwrap()
-//!     .layer(b);
+//! let policy = TimeoutPolicy::builder().margin(Duration::from_millis(10)).build().unwrap();
+//! let client = TimeoutLayer::new(policy).propagate(TimeoutHeaders::new()).layer(b);
 //!
 //! // Hop A: its caller sent 500 ms; A keeps a 20 ms margin and calls B at once.
-//! let a = ServerDeadlineLayer::builder()
-//!     .margin(Duration::from_millis(20))
-//!     .build()
-//!     .unwrap()
+//! let policy = DeadlinePolicy::builder().margin(Duration::from_millis(20)).build().unwrap();
+//! let a = ServerDeadlineLayer::new(policy)
+//!     .propagate(TimeoutHeaders::new())
+//!     .refuse_with(AsResponse::new())
 //!     .layer(service_fn(move |_req: http::Request<()>| {
 //!         let client = client.clone();
 //!         async move {
@@ -54,18 +48,15 @@
 //! # }
 //! ```
 
-mod client;
-mod future;
-mod server;
-mod stats;
+mod headers;
+pub mod wire;
 
-pub use client::{ClientDeadline, ClientDeadlineLayer, ClientDeadlineLayerBuilder};
-pub use future::{ClientFuture, ServerFuture};
-pub use server::{OnMalformed, ServerDeadline, ServerDeadlineLayer, ServerDeadlineLayerBuilder};
-pub use stats::{ClientSnapshot, ServerSnapshot};
+pub use headers::TimeoutHeaders;
+pub use wire::{
+    format_grpc_timeout, format_http_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit,
+    TimeoutText, WireError,
+};
 
-/// The HTTP header both layers use by default: `request-timeout`, in milliseconds.
+/// The HTTP header [`TimeoutHeaders`] uses by default: `request-timeout`, in
+/// milliseconds.
 pub const DEFAULT_HEADER: &str = "request-timeout";
-
-/// `grpc-timeout`, named once: a lookup by `HeaderName` skips parsing the name.
-const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");

@@ -21,7 +21,9 @@ use tonic_health::ServingStatus;
 ///     ["tollgate.echo.Echo"],
 /// ));
 /// // tonic::transport::Server::builder()
-/// //     .layer(tollgate_http::drain::DrainLayer::new(drain.clone()))
+/// //     .layer(tollgate_drain::DrainLayer::new(drain.clone())
+/// //         .refuse_with(tollgate_http::AsResponse::new())
+/// //         .track_with(tollgate_http::drain::UntilBodyEnd))
 /// //     .add_service(health_service)
 /// //     .add_service(my_service)
 /// //     .serve_with_shutdown(addr, drain.done());

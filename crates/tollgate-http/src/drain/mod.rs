@@ -1,17 +1,23 @@
 //! The HTTP and gRPC face of `tollgate-drain`: graceful draining for axum, hyper and
-//! tonic servers.
+//! tonic servers (and tonic clients).
 //!
-//! - [`DrainLayer`] counts each request in flight until its response body has been
-//!   sent, and never fails (`Infallible`), so it goes straight onto an axum router or a
-//!   tonic server. Once the drain is closing, a new request gets `503 Service
-//!   Unavailable` (gRPC: `UNAVAILABLE`) from a
-//!   [`RejectionResponder`](crate::RejectionResponder). From the moment the drain is
-//!   announced, every HTTP/1 response carries `Connection: close`, so the connection
-//!   is closed after it and the client reconnects through the load balancer, instead
-//!   of racing the close of an idle keep-alive connection at the end. HTTP/2 connections get a GOAWAY from hyper's graceful
-//!   shutdown when [`Drain::done`](tollgate_drain::Drain::done) is passed to the
-//!   server. At the deadline, bodies still streaming end cleanly (gRPC streams with
+//! The layer is `tollgate_drain`'s one [`DrainLayer`](tollgate_drain::DrainLayer),
+//! with two pieces of protocol knowledge plugged in:
+//! - [`AsResponse`](crate::AsResponse) as its refusal: once the drain is closing, a new
+//!   request gets `503 Service Unavailable` (gRPC: `UNAVAILABLE`) and the layer keeps
+//!   the inner service's error type (`Infallible` on axum and tonic servers). Around a
+//!   tonic client, `AsStatus` (feature `tonic`) makes refusals the call's
+//!   `UNAVAILABLE` status instead.
+//! - [`UntilBodyEnd`] as its tracking: each request counts in flight until its
+//!   response body has been sent; from the moment the drain is announced every HTTP/1
+//!   response carries `Connection: close` (refusals included), so the connection is
+//!   closed after it and the client reconnects through the load balancer. HTTP/2
+//!   connections get a GOAWAY from hyper's graceful shutdown when
+//!   [`Drain::done`](tollgate_drain::Drain::done) is passed to the server. At the
+//!   deadline, bodies still streaming end cleanly (gRPC streams with
 //!   `grpc-status: 14`).
+//!
+//! Besides the layer:
 //! - [`Readiness`] is the readiness probe: `200` while serving, `503` from the moment
 //!   the drain is announced, so the load balancer stops sending during the
 //!   propagation delay.
@@ -25,8 +31,9 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use axum::{routing::get, Router};
-//! use tollgate_drain::Drain;
-//! use tollgate_http::drain::{DrainLayer, Readiness};
+//! use tollgate_drain::{Drain, DrainLayer};
+//! use tollgate_http::drain::{Readiness, UntilBodyEnd};
+//! use tollgate_http::AsResponse;
 //!
 //! let drain = Drain::builder()
 //!     .propagation_delay(Duration::from_secs(5))
@@ -34,7 +41,11 @@
 //!     .build()?;
 //! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .layer(DrainLayer::new(drain.clone()))
+//!     .layer(
+//!         DrainLayer::new(drain.clone())
+//!             .refuse_with(AsResponse::new()) // 503 once closing
+//!             .track_with(UntilBodyEnd),      // counted until the body is sent
+//!     )
 //!     .route_service("/ready", Readiness::new(drain.clone()));
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -49,16 +60,14 @@
 //! # Ok(()) }
 //! ```
 
-mod future;
 #[cfg(feature = "tonic-health")]
 mod health;
-mod layer;
 mod readiness;
-mod service;
+#[cfg(test)]
+mod tests;
+mod track;
 
-pub use future::ResponseFuture;
 #[cfg(feature = "tonic-health")]
 pub use health::health_follows;
-pub use layer::DrainLayer;
 pub use readiness::Readiness;
-pub use service::DrainService;
+pub use track::{BodyTracking, DrainWatch, UntilBodyEnd};

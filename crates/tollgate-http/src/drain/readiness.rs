@@ -9,7 +9,7 @@ use tower_service::Service;
 
 /// The readiness probe of a draining server: `200 ready` while serving, `503
 /// draining` from the moment the drain is announced. Mount it with axum's
-/// `Router::route_service`, outside the [`DrainLayer`](super::DrainLayer).
+/// `Router::route_service`, outside the [`DrainLayer`](tollgate_drain::DrainLayer).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

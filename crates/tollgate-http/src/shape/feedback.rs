@@ -4,9 +4,7 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response, StatusCode};
 use tollgate_leaky::{Feedback, Signal};
 
-use crate::Protocol;
-
-const RESOURCE_EXHAUSTED: &[u8] = b"8";
+use crate::{grpc, Protocol};
 
 /// Reads server pushback from HTTP and gRPC responses; see the [module docs](super).
 ///
@@ -70,24 +68,25 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
     }
 }
 
-/// What a gRPC response's trailers say: `grpc-status: 8` (`RESOURCE_EXHAUSTED`) with
+/// What a gRPC response's trailers say: `RESOURCE_EXHAUSTED` with
 /// `grpc-retry-pushback-ms` is a pushback; [`observe_trailers`](super::observe_trailers)
 /// feeds it to the shaper as the body ends.
 ///
 /// ```
 /// use std::time::Duration;
 /// use http::HeaderMap;
+/// use tollgate_http::grpc;
 /// use tollgate_http::shape::signal_from_trailers;
 /// use tollgate_leaky::Signal;
 ///
 /// let mut trailers = HeaderMap::new();
-/// trailers.insert("grpc-status", "8".parse().unwrap());
-/// trailers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
+/// trailers.insert(grpc::STATUS, grpc::code_value(grpc::RESOURCE_EXHAUSTED));
+/// trailers.insert(grpc::RETRY_PUSHBACK_MS, 250.into());
 /// assert_eq!(
 ///     signal_from_trailers(&trailers),
 ///     Signal::Throttled { retry_after: Some(Duration::from_millis(250)) }
 /// );
-/// trailers.insert("grpc-status", "0".parse().unwrap());
+/// trailers.insert(grpc::STATUS, grpc::code_value(grpc::OK));
 /// assert_eq!(signal_from_trailers(&trailers), Signal::Accepted);
 /// ```
 pub fn signal_from_trailers(trailers: &HeaderMap) -> Signal {
@@ -96,14 +95,16 @@ pub fn signal_from_trailers(trailers: &HeaderMap) -> Signal {
 
 /// `None` when there is no `grpc-status` (not gRPC, or status still to come).
 fn grpc_signal(headers: &HeaderMap) -> Option<Signal> {
-    let status = headers.get("grpc-status")?;
-    if status.as_bytes() != RESOURCE_EXHAUSTED {
+    // A status that is present but not a number says nothing of capacity: accepted,
+    // as before the shared vocabulary read it.
+    headers.get(grpc::STATUS)?;
+    if grpc::status(headers) != Some(grpc::RESOURCE_EXHAUSTED) {
         return Some(Signal::Accepted);
     }
     // gRPC A6: a negative or unparsable pushback means "do not retry": we have no pause
     // to apply, so it counts only as a refusal.
     let retry_after = headers
-        .get("grpc-retry-pushback-ms")
+        .get(grpc::RETRY_PUSHBACK_MS)
         .and_then(|v| parse_u64(v.as_bytes()))
         .map(Duration::from_millis);
     Some(Signal::Throttled { retry_after })
@@ -173,12 +174,16 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    fn headers<K: Clone + http::header::IntoHeaderName>(pairs: &[(K, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
-            map.append(*k, v.parse().unwrap());
+            map.append(k.clone(), v.parse().unwrap());
         }
         map
+    }
+
+    fn code(code: u8) -> String {
+        code.to_string()
     }
 
     fn throttled(secs: u64) -> Signal {
@@ -208,7 +213,7 @@ mod tests {
     #[test]
     fn malformed_values_are_ignored() {
         for bad in ["", "-1", "1.5", "soon", "99999999999999999999999", " 1 2"] {
-            let h = headers(&[("retry-after", bad), ("grpc-retry-pushback-ms", bad)]);
+            let h = headers(&[(RETRY_AFTER, bad), (grpc::RETRY_PUSHBACK_MS, bad)]);
             assert_eq!(
                 signal_from_headers(StatusCode::SERVICE_UNAVAILABLE, &h),
                 Signal::Throttled { retry_after: None },
@@ -266,17 +271,28 @@ mod tests {
 
     #[test]
     fn grpc_resource_exhausted_in_headers() {
-        let h = headers(&[("grpc-status", "8"), ("grpc-retry-pushback-ms", "1500")]);
+        let exhausted = code(grpc::RESOURCE_EXHAUSTED);
+        let h = headers(&[
+            (grpc::STATUS, &*exhausted),
+            (grpc::RETRY_PUSHBACK_MS, "1500"),
+        ]);
         assert_eq!(
             signal_from_headers(StatusCode::OK, &h),
             Signal::Throttled {
                 retry_after: Some(Duration::from_millis(1500))
             }
         );
-        let h = headers(&[("grpc-status", "14")]);
+        let h = headers(&[(grpc::STATUS, &*code(grpc::UNAVAILABLE))]);
         assert_eq!(signal_from_headers(StatusCode::OK, &h), Signal::Accepted);
+        // Without a pushback, a refusal with nothing to wait for.
+        let h = headers(&[(grpc::STATUS, &*exhausted)]);
+        assert_eq!(
+            signal_from_headers(StatusCode::OK, &h),
+            Signal::Throttled { retry_after: None }
+        );
         // A gRPC response whose status is still to come in the trailers.
-        let h = headers(&[("content-type", "application/grpc")]);
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, grpc::CONTENT_TYPE);
         assert_eq!(signal_from_headers(StatusCode::OK, &h), Signal::Ignored);
         assert_eq!(signal_from_trailers(&HeaderMap::new()), Signal::Ignored);
     }

@@ -61,9 +61,7 @@ pub(crate) fn at_ms(n: u64) -> Timestamp {
 impl Sim {
     pub(crate) fn new(builder: ShaperBuilder) -> Self {
         let clock = ManualClock::new();
-        let shaper = builder
-            .build_with_clock(clock.clone())
-            .expect("valid config");
+        let shaper = builder.clock(clock.clone()).build().expect("valid config");
         Self {
             clock,
             shaper,

@@ -1,95 +1,75 @@
+//! Building a [`Shaper`]: a [`Quota`] in, every other setting checked at `build`.
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::{Clock, ConfigError, SystemClock};
+use tollgate_core::{Clock, ConfigError, Quota, SplitMix64, SystemClock};
 
-use crate::adaptive::Adaptive;
+use crate::adaptive::{Adaptive, Random};
 use crate::shaper::Shaper;
 
-/// A source of uniform random numbers in `[0, 1)` for adaptive throttling.
-///
-/// Tests inject a fixed sequence to make local rejections exact.
-pub(crate) type Random = Box<dyn FnMut() -> f64 + Send>;
-
-/// Builds a [`Shaper`]; every setter is checked by [`build`](ShaperBuilder::build).
+/// Builds a [`Shaper`] from [`Shaper::builder`]; every setter is checked by
+/// [`build`](ShaperBuilder::build), which names the field it refuses.
 ///
 /// | setting | default | rule |
 /// |---|---|---|
-/// | [`interval`](Self::interval) / [`per_second`](Self::per_second) | required | above zero, at most one hour |
-/// | [`burst`](Self::burst) | 1 | at least 1 |
+/// | the [`Quota`] | required | its emission interval at most one hour |
 /// | [`max_queue`](Self::max_queue) | 1024 | at least 1 |
 /// | [`max_wait`](Self::max_wait) | 10 s | at most one day |
 /// | [`max_pause`](Self::max_pause) | 60 s | above zero, at most one day |
-/// | [`adaptive`](Self::adaptive) | off | `k` finite and at least 1, window above zero |
+/// | [`adaptive`](Self::adaptive) | off | `k` finite and at least 1, window above zero and at most one day |
+/// | [`clock`](Self::clock) | [`SystemClock`] | |
+///
+/// The quota's burst is how many units may be released back to back after an idle
+/// period: a burst of 1 releases strictly one per interval; a burst of 2 absorbs
+/// timer lateness (see the crate docs).
 ///
 /// ```
 /// use std::time::Duration;
+/// use tollgate_core::Quota;
 /// use tollgate_leaky::Shaper;
 ///
-/// let shaper = Shaper::builder()
-///     .per_second(10)
-///     .burst(2)
+/// let shaper = Shaper::builder(Quota::per_second(10).burst(2)?)
 ///     .max_queue(100)
 ///     .max_wait(Duration::from_secs(2))
-///     .build()
-///     .unwrap();
-/// assert_eq!(shaper.interval(), Duration::from_millis(100));
+///     .build()?;
+/// assert_eq!(shaper.quota().emission_interval(), Duration::from_millis(100));
 ///
-/// let err = Shaper::builder().per_second(0).build().unwrap_err();
-/// assert_eq!(err.field(), "per_second");
+/// let err = Shaper::builder(Quota::per_second(10).burst(2)?).max_queue(0).build().unwrap_err();
+/// assert_eq!(err.field(), "max_queue");
+/// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
-pub struct ShaperBuilder {
-    interval: Result<Option<Duration>, ConfigError>,
-    burst: u32,
+pub struct ShaperBuilder<C = SystemClock> {
+    quota: Quota,
     max_queue: usize,
     max_wait: Duration,
     max_pause: Duration,
     adaptive: Option<(f64, Duration)>,
     random: Option<Random>,
     name: Option<Arc<str>>,
+    clock: C,
 }
 
 const ONE_HOUR: Duration = Duration::from_secs(3600);
 const ONE_DAY: Duration = Duration::from_secs(86_400);
 
 impl ShaperBuilder {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(quota: Quota) -> Self {
         Self {
-            interval: Ok(None),
-            burst: 1,
+            quota,
             max_queue: 1024,
             max_wait: Duration::from_secs(10),
             max_pause: Duration::from_secs(60),
             adaptive: None,
             random: None,
             name: None,
+            clock: SystemClock::new(),
         }
     }
+}
 
-    /// One unit is released every `interval`.
-    pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = Ok(Some(interval));
-        self
-    }
-
-    /// `n` units per second: an interval of `1 s / n`.
-    pub fn per_second(mut self, n: u32) -> Self {
-        self.interval = if n == 0 {
-            Err(ConfigError::new("per_second", "must be at least 1"))
-        } else {
-            Ok(Some(Duration::from_secs(1) / n))
-        };
-        self
-    }
-
-    /// How many units may be released back to back after an idle period (default 1:
-    /// strictly one per interval). A burst of 2 absorbs timer lateness, see the crate docs.
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst;
-        self
-    }
-
+impl<C> ShaperBuilder<C> {
     /// The most requests that may wait at once; one more is refused with
     /// [`Reason::QueueFull`](tollgate_core::Reason::QueueFull).
     pub fn max_queue(mut self, max_queue: usize) -> Self {
@@ -122,9 +102,9 @@ impl ShaperBuilder {
     }
 
     /// The random source of adaptive throttling: uniform numbers in `[0, 1)`.
-    /// By default a small generator seeded from the system's hasher.
+    /// By default a [`SplitMix64`] seeded differently in every process.
     pub fn random(mut self, random: impl FnMut() -> f64 + Send + 'static) -> Self {
-        self.random = Some(Box::new(random));
+        self.random = Some(Random::Custom(Box::new(random)));
         self
     }
 
@@ -134,24 +114,31 @@ impl ShaperBuilder {
         self
     }
 
-    /// A shaper on the [`SystemClock`].
-    pub fn build(self) -> Result<Shaper, ConfigError> {
-        self.build_with_clock(SystemClock::new())
+    /// The clock the shaper reads (a `ManualClock`, or a `TokioClock` under
+    /// `tokio::time::pause`, in tests).
+    pub fn clock<C2: Clock>(self, clock: C2) -> ShaperBuilder<C2> {
+        ShaperBuilder {
+            quota: self.quota,
+            max_queue: self.max_queue,
+            max_wait: self.max_wait,
+            max_pause: self.max_pause,
+            adaptive: self.adaptive,
+            random: self.random,
+            name: self.name,
+            clock,
+        }
     }
+}
 
-    /// A shaper on `clock` (a `ManualClock` or `TokioClock` in tests).
-    pub fn build_with_clock<C: Clock>(self, clock: C) -> Result<Shaper<C>, ConfigError> {
-        let interval = self
-            .interval?
-            .ok_or_else(|| ConfigError::new("interval", "is required (or `per_second`)"))?;
-        if interval.is_zero() {
-            return Err(ConfigError::new("interval", "must be above zero"));
-        }
-        if interval > ONE_HOUR {
-            return Err(ConfigError::new("interval", "must be at most one hour"));
-        }
-        if self.burst == 0 {
-            return Err(ConfigError::new("burst", "must be at least 1"));
+impl<C: Clock> ShaperBuilder<C> {
+    /// Validates the settings (see the table above) and builds the shaper.
+    pub fn build(self) -> Result<Shaper<C>, ConfigError> {
+        let quota = self.quota;
+        if quota.emission_interval() > ONE_HOUR {
+            return Err(ConfigError::new(
+                "quota",
+                "its emission interval must be at most one hour",
+            ));
         }
         if self.max_queue == 0 {
             return Err(ConfigError::new("max_queue", "must be at least 1"));
@@ -177,34 +164,37 @@ impl ShaperBuilder {
                         "must be above zero and at most one day",
                     ));
                 }
-                let random = self.random.unwrap_or_else(default_random);
+                let random = self
+                    .random
+                    .unwrap_or_else(|| Random::Seeded(SplitMix64::random()));
                 Some(Adaptive::new(k, window, random))
             }
         };
         let config = Config {
-            // Fits: at most one hour of nanoseconds.
-            interval: interval.as_nanos() as u64,
-            burst: self.burst,
+            quota,
+            interval: quota.interval_nanos(),
+            burst: quota.burst(),
             max_queue: self.max_queue,
+            // Fits: at most one day of nanoseconds.
             max_wait: self.max_wait.as_nanos() as u64,
             max_pause: self.max_pause,
             adaptive: adaptive.is_some(),
             name: self.name,
         };
-        Ok(Shaper::from_parts(clock, config, adaptive))
+        Ok(Shaper::from_parts(self.clock, config, adaptive))
     }
 }
 
-impl fmt::Debug for ShaperBuilder {
+impl<C: fmt::Debug> fmt::Debug for ShaperBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShaperBuilder")
-            .field("interval", &self.interval)
-            .field("burst", &self.burst)
+            .field("quota", &self.quota)
             .field("max_queue", &self.max_queue)
             .field("max_wait", &self.max_wait)
             .field("max_pause", &self.max_pause)
             .field("adaptive", &self.adaptive)
             .field("name", &self.name)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -212,7 +202,10 @@ impl fmt::Debug for ShaperBuilder {
 /// The validated configuration, in nanoseconds where the core computes.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) quota: Quota,
+    /// The quota's emission interval.
     pub(crate) interval: u64,
+    /// The quota's burst.
     pub(crate) burst: u32,
     pub(crate) max_queue: usize,
     pub(crate) max_wait: u64,
@@ -220,20 +213,4 @@ pub(crate) struct Config {
     /// Whether adaptive throttling is on (fixed at build time).
     pub(crate) adaptive: bool,
     pub(crate) name: Option<Arc<str>>,
-}
-
-/// splitmix64 seeded from std's randomly keyed hasher: good enough to draw a
-/// throttling decision, and no dependency.
-fn default_random() -> Random {
-    use std::hash::{BuildHasher, RandomState};
-    let mut state = RandomState::new().hash_one(0x5eed_u64);
-    Box::new(move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        // The top 53 bits, as a float in [0, 1).
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    })
 }

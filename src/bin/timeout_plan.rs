@@ -1,6 +1,6 @@
 //! Checks a timeout plan (TOML) for misaligned timeouts along a request path.
 //!
-//! `cargo run --example timeout_plan -- examples/plans/misaligned.toml`
+//! `cargo run --bin timeout_plan -- examples/plans/misaligned.toml`
 //!
 //! Prints the findings as a report; exits 1 when any finding is an error, 2 when the
 //! plan cannot be read.

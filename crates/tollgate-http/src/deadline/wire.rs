@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tollgate_deadline::{format_grpc_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit};
+//! use tollgate_http::deadline::{format_grpc_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit};
 //!
 //! assert_eq!(parse_grpc_timeout(b"250m"), Ok(Duration::from_millis(250)));
 //! assert!(parse_grpc_timeout(b"123456789S").is_err()); // nine digits
@@ -23,7 +23,7 @@ use std::time::Duration;
 /// Why a timeout header value was refused.
 ///
 /// ```
-/// use tollgate_deadline::{parse_grpc_timeout, WireError};
+/// use tollgate_http::deadline::{parse_grpc_timeout, WireError};
 /// assert_eq!(parse_grpc_timeout(b"5x"), Err(WireError::InvalidUnit));
 /// assert_eq!(WireError::InvalidUnit.to_string(), "timeout has an unknown unit");
 /// ```
@@ -63,7 +63,7 @@ const MAX_GRPC_VALUE: u64 = 99_999_999;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_deadline::parse_grpc_timeout;
+/// use tollgate_http::deadline::parse_grpc_timeout;
 ///
 /// assert_eq!(parse_grpc_timeout(b"2H"), Ok(Duration::from_secs(7200)));
 /// assert_eq!(parse_grpc_timeout(b"99999999n"), Ok(Duration::from_nanos(99_999_999)));
@@ -109,7 +109,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, WireError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// let text = tollgate_deadline::format_grpc_timeout(Duration::from_secs(3)).unwrap();
+/// let text = tollgate_http::deadline::format_grpc_timeout(Duration::from_secs(3)).unwrap();
 /// assert_eq!(text.as_str(), "3000000u");
 /// assert_eq!(text.as_bytes(), b"3000000u");
 /// ```
@@ -176,7 +176,7 @@ impl fmt::Display for TimeoutText {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_deadline::format_grpc_timeout;
+/// use tollgate_http::deadline::format_grpc_timeout;
 ///
 /// assert_eq!(format_grpc_timeout(Duration::from_nanos(250)).unwrap().as_str(), "250n");
 /// assert_eq!(format_grpc_timeout(Duration::from_millis(250)).unwrap().as_str(), "250000u");
@@ -214,7 +214,7 @@ pub fn format_grpc_timeout(budget: Duration) -> Result<TimeoutText, WireError> {
 /// The unit of a plain HTTP timeout header (such as `Request-Timeout`).
 ///
 /// ```
-/// use tollgate_deadline::HeaderUnit;
+/// use tollgate_http::deadline::HeaderUnit;
 /// assert_eq!(HeaderUnit::default(), HeaderUnit::Millis);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -234,7 +234,7 @@ const MAX_HTTP_DIGITS: usize = 20;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_deadline::{parse_http_timeout, HeaderUnit, WireError};
+/// use tollgate_http::deadline::{parse_http_timeout, HeaderUnit, WireError};
 ///
 /// assert_eq!(parse_http_timeout(b" 30 ", HeaderUnit::Seconds), Ok(Duration::from_secs(30)));
 /// assert_eq!(parse_http_timeout(b"1.5", HeaderUnit::Seconds), Err(WireError::InvalidDigit));
@@ -289,7 +289,7 @@ fn trim_ows(mut value: &[u8]) -> &[u8] {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_deadline::{format_http_timeout, HeaderUnit};
+/// use tollgate_http::deadline::{format_http_timeout, HeaderUnit};
 ///
 /// assert_eq!(format_http_timeout(Duration::from_millis(1999), HeaderUnit::Millis).as_str(), "1999");
 /// assert_eq!(format_http_timeout(Duration::from_millis(1999), HeaderUnit::Seconds).as_str(), "1");

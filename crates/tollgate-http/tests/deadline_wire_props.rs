@@ -1,10 +1,12 @@
 //! Property tests of the wire formats: the parsers never panic, accept exactly what the
 //! grammar accepts, round-trip every valid value, and report overflow as an error.
 
+#![cfg(feature = "deadline")]
+
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tollgate_deadline::{
+use tollgate_http::deadline::{
     format_grpc_timeout, format_http_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit,
     WireError,
 };

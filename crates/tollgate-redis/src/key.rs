@@ -1,0 +1,140 @@
+//! Limiter keys as Redis keys: prefixed, hash-tagged, escaped, and bounded in length.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A limiter key that can name a Redis key: its bytes.
+///
+/// Implemented for strings, byte strings, integers and IP addresses, and for references
+/// to them. Any bytes are allowed: see [`RedisRateLimiter`](crate::RedisRateLimiter)
+/// for how they are escaped and bounded.
+///
+/// ```
+/// use tollgate_redis::RedisKey;
+///
+/// let mut out = Vec::new();
+/// "10.0.0.1".write_key(&mut out);
+/// assert_eq!(out, b"10.0.0.1");
+/// ```
+pub trait RedisKey {
+    /// Appends the key's bytes to `out`.
+    fn write_key(&self, out: &mut Vec<u8>);
+}
+
+impl<T: RedisKey + ?Sized> RedisKey for &T {
+    fn write_key(&self, out: &mut Vec<u8>) {
+        (**self).write_key(out);
+    }
+}
+
+impl RedisKey for str {
+    fn write_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl RedisKey for String {
+    fn write_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl RedisKey for [u8] {
+    fn write_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+}
+
+impl RedisKey for Vec<u8> {
+    fn write_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+}
+
+macro_rules! display_key {
+    ($($t:ty),*) => {$(
+        impl RedisKey for $t {
+            fn write_key(&self, out: &mut Vec<u8>) {
+                use std::io::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+display_key!(u32, u64, i64, IpAddr, Ipv4Addr, Ipv6Addr);
+
+/// Builds `prefix:{escaped key}`.
+///
+/// The braces are a Redis Cluster hash tag, so a key's state always lands on one shard;
+/// inside them every byte outside printable ASCII, and `{`, `}` and `%`, is written as
+/// `%XX`, so no key can end the tag early or collide with another. A key whose escaped
+/// form is longer than `max_len` bytes is replaced by `#` and the hex SHA-1 of its raw
+/// bytes: Redis memory per key stays bounded, and distinct keys stay distinct (up to a
+/// SHA-1 collision).
+pub(crate) fn redis_key(prefix: &str, key: &impl RedisKey, max_len: usize) -> Vec<u8> {
+    let mut raw = Vec::new();
+    key.write_key(&mut raw);
+    let mut out = Vec::with_capacity(prefix.len() + 3 + raw.len());
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(b":{");
+    let start = out.len();
+    for &b in &raw {
+        if (0x21..0x7f).contains(&b) && !matches!(b, b'{' | b'}' | b'%') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    if out.len() - start > max_len {
+        out.truncate(start);
+        out.push(b'#');
+        out.extend_from_slice(sha1_smol::Sha1::from(&raw).digest().to_string().as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &[u8]) -> String {
+        String::from_utf8(redis_key("rl", &k, 64)).unwrap()
+    }
+
+    #[test]
+    fn keys_are_tagged_and_escaped() {
+        assert_eq!(key(b"alice"), "rl:{alice}");
+        assert_eq!(key(b"a}b{c%"), "rl:{a%7Db%7Bc%25}");
+        assert_eq!(key(b"sp ce\n\xff"), "rl:{sp%20ce%0A%FF}");
+        assert_eq!(key(b""), "rl:{}");
+        // Escaping keeps distinct keys distinct.
+        assert_ne!(key(b"%7D"), key(b"}"));
+    }
+
+    #[test]
+    fn long_keys_are_hashed_and_bounded() {
+        let long = vec![b'x'; 10_000];
+        let k = key(&long);
+        assert!(k.starts_with("rl:{#") && k.ends_with('}'), "{k}");
+        assert_eq!(k.len(), "rl:{#}".len() + 40);
+        let mut other = long.clone();
+        other[9_999] = b'y';
+        assert_ne!(k, key(&other));
+        // Exactly at the bound: kept as is.
+        assert_eq!(key(&[b'z'; 64]), format!("rl:{{{}}}", "z".repeat(64)));
+    }
+
+    #[test]
+    fn addresses_and_numbers_are_written_as_text() {
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            String::from_utf8(redis_key("p", &ip, 64)).unwrap(),
+            "p:{2001:db8::1}"
+        );
+        assert_eq!(
+            String::from_utf8(redis_key("p", &42u64, 64)).unwrap(),
+            "p:{42}"
+        );
+    }
+}

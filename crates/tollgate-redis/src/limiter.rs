@@ -1,0 +1,386 @@
+//! [`RedisRateLimiter`]: the keyed GCRA decided by Redis.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::Script;
+use tollgate_bucket::{Admitted, KeyedRateLimiter};
+use tollgate_core::sync::{AtomicU64, Ordering};
+use tollgate_core::{timer, Clock, Policy, Quota, Reason, Rejection, SystemClock, Timestamp};
+
+use crate::failure::{Health, Mode, Observed, OnFailure};
+use crate::key::{redis_key, RedisKey};
+use crate::local::{Cells, Local, LocalTable};
+use crate::script::Reply;
+use crate::{RedisBuilder, Snapshot};
+
+/// A keyed token bucket (GCRA) whose state lives in Redis, so that every instance of a
+/// service shares one quota per key.
+///
+/// It makes the same decisions as [`tollgate_bucket::KeyedRateLimiter`] (the same
+/// [`Quota`], the same [`Rejection`] with an exact retry-after), one atomic Lua script per
+/// round trip. Build it with [`RedisRateLimiter::builder`]; see the crate docs for the
+/// modes (exact, leased), the failure policy and the bounds each keeps.
+///
+/// Clones share the connection, the local table and the counters.
+pub struct RedisRateLimiter<Conn, C = SystemClock> {
+    inner: Arc<Inner<Conn, C>>,
+}
+
+pub(crate) struct Inner<Conn, C> {
+    pub(crate) conn: Conn,
+    pub(crate) script: Script,
+    pub(crate) quota: Quota,
+    pub(crate) units: Units,
+    pub(crate) prefix: String,
+    pub(crate) max_key_len: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) lease: u32,
+    pub(crate) lease_ttl: Duration,
+    pub(crate) on_failure: OnFailure,
+    pub(crate) fallback: Option<KeyedRateLimiter<Vec<u8>, C>>,
+    pub(crate) retry_after_failure: Duration,
+    pub(crate) clock: C,
+    pub(crate) local: LocalTable,
+    pub(crate) health: Health,
+    pub(crate) counters: Counters,
+}
+
+/// The script's time unit and the conversions to and from nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Units {
+    /// The emission interval in script units.
+    pub(crate) interval: u64,
+    /// Script units per nanosecond divisor: 1 (nanoseconds) or 1,000 (microseconds).
+    pub(crate) nanos_per_unit: u64,
+    /// Whether the script reads Redis `TIME` (else the caller sends its clock's now).
+    pub(crate) server_time: bool,
+}
+
+impl Units {
+    fn to_duration(self, units: u64) -> Duration {
+        Duration::from_nanos(units.saturating_mul(self.nanos_per_unit))
+    }
+
+    fn per_ms(self) -> u64 {
+        1_000_000 / self.nanos_per_unit
+    }
+
+    /// The quota's interval and capacity as the script rounds them.
+    fn cells(self, quota: Quota) -> Cells {
+        let interval = self.to_duration(self.interval);
+        Cells {
+            interval,
+            capacity: interval * quota.burst(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    admitted: AtomicU64,
+    rejected: AtomicU64,
+    round_trips: AtomicU64,
+    local: AtomicU64,
+    failures: AtomicU64,
+    failovers: AtomicU64,
+    recoveries: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64) {
+        // Relaxed: independent statistics, read only by `snapshot`.
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        // Relaxed: see `add`.
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+impl<Conn> RedisRateLimiter<Conn> {
+    /// A builder for a limiter at `quota` on `connection`: a
+    /// `redis::aio::ConnectionManager` for one Redis, a
+    /// `redis::cluster_async::ClusterConnection` for a Redis Cluster, or any other
+    /// multiplexed, cloneable connection. Clones of the connection share its socket, so
+    /// concurrent decisions are pipelined.
+    pub fn builder(quota: Quota, connection: Conn) -> RedisBuilder<Conn> {
+        RedisBuilder::new(quota, connection)
+    }
+}
+
+impl<Conn, C> RedisRateLimiter<Conn, C>
+where
+    Conn: ConnectionLike + Clone + Send + Sync + 'static,
+    C: Clock,
+{
+    pub(crate) fn from_inner(inner: Inner<Conn, C>) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Decides one request of `key`: see [`check_key_n`](Self::check_key_n).
+    pub fn check_key<K: RedisKey + ?Sized>(
+        &self,
+        key: &K,
+    ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
+        self.check_key_n(key, 1)
+    }
+
+    /// Decides a request of `n` cells of `key`.
+    ///
+    /// The clock is read once, here. A key that Redis refused is refused locally until
+    /// its retry time, and a leased key spends its lease, both without a round trip; a
+    /// request over the burst is [`Reason::OverCapacity`] at once. Otherwise one script runs on Redis, bounded by the
+    /// limiter's timeout; a failure or a timeout is decided by the [`OnFailure`] policy.
+    /// The future owns what it needs: it can be spawned or moved into a response
+    /// future.
+    pub fn check_key_n<K: RedisKey + ?Sized>(
+        &self,
+        key: &K,
+        n: u32,
+    ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
+        let inner = Arc::clone(&self.inner);
+        let now = inner.clock.now();
+        let key = redis_key(&inner.prefix, &key, inner.max_key_len);
+        async move { inner.decide(key, n, now).await }
+    }
+
+    /// The quota every key is measured against.
+    pub fn quota(&self) -> Quota {
+        self.inner.quota
+    }
+
+    /// The limiter's clock (local state and failover timing).
+    pub fn clock(&self) -> &C {
+        &self.inner.clock
+    }
+
+    /// Counters and the mode in force.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = &*self.inner;
+        let c = &inner.counters;
+        let mode = if inner.health.is_down(inner.clock.now()) {
+            Mode::Failover(inner.on_failure)
+        } else {
+            Mode::Redis
+        };
+        Snapshot {
+            admitted: Counters::get(&c.admitted),
+            rejected: Counters::get(&c.rejected),
+            round_trips: Counters::get(&c.round_trips),
+            local: Counters::get(&c.local),
+            failures: Counters::get(&c.failures),
+            failovers: Counters::get(&c.failovers),
+            recoveries: Counters::get(&c.recoveries),
+            keys: inner.local.len(),
+            mode,
+        }
+    }
+}
+
+impl<Conn, C> Inner<Conn, C>
+where
+    Conn: ConnectionLike + Clone + Send + Sync + 'static,
+    C: Clock,
+{
+    async fn decide(&self, key: Vec<u8>, n: u32, now: Timestamp) -> Result<Admitted, Rejection> {
+        let decision = self.decide_uncounted(&key, n, now).await;
+        let counter = match decision {
+            Ok(_) => &self.counters.admitted,
+            Err(_) => &self.counters.rejected,
+        };
+        Counters::add(counter);
+        decision
+    }
+
+    async fn decide_uncounted(
+        &self,
+        key: &[u8],
+        n: u32,
+        now: Timestamp,
+    ) -> Result<Admitted, Rejection> {
+        let policy = self.quota.policy();
+        if n > self.quota.burst() {
+            return Err(Rejection::new(Reason::OverCapacity).with_policy(policy));
+        }
+        match self.local.decide(key, n, self.units.cells(self.quota), now) {
+            Local::Limited { wait } => {
+                Counters::add(&self.counters.local);
+                return Err(rate_limited(wait, policy));
+            }
+            Local::Spent { reset } => {
+                Counters::add(&self.counters.local);
+                return Ok(Admitted::after(reset, self.quota));
+            }
+            Local::Unknown => {}
+        }
+        let seen = match self.health.observe(now) {
+            Observed::TryRedis { seen } => seen,
+            Observed::Down { for_ } => return self.failover(key, n, now, for_),
+        };
+        Counters::add(&self.counters.round_trips);
+        match self.round_trip(key, n, now).await {
+            Ok(reply) => {
+                if self.health.succeeded(seen) {
+                    Counters::add(&self.counters.recoveries);
+                    tracing::info!(target: "tollgate::redis", "redis answers again: deciding on redis");
+                }
+                Ok(self.apply(key, n, reply, now)?)
+            }
+            Err(error) => {
+                Counters::add(&self.counters.failures);
+                if self.health.failed(now, self.retry_after_failure) {
+                    Counters::add(&self.counters.failovers);
+                    tracing::warn!(
+                        target: "tollgate::redis",
+                        %error,
+                        policy = ?self.on_failure,
+                        retry_after_ms = self.retry_after_failure.as_millis() as u64,
+                        "redis failed: failing over"
+                    );
+                }
+                self.failover(key, n, now, self.retry_after_failure)
+            }
+        }
+    }
+
+    /// One run of the script, bounded by the timeout.
+    async fn round_trip(
+        &self,
+        key: &[u8],
+        n: u32,
+        now: Timestamp,
+    ) -> Result<Reply, RoundTripError> {
+        let units = self.units;
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(key)
+            .arg(units.interval)
+            .arg(self.quota.burst())
+            .arg(n)
+            // A request of 0 cells only reads the state: it must take nothing.
+            .arg(if n == 0 { 0 } else { self.lease.max(n) });
+        if units.server_time {
+            invocation.arg("server");
+        } else {
+            invocation.arg(now.as_nanos());
+        }
+        invocation.arg(units.per_ms());
+        let mut conn = self.conn.clone();
+        let deadline = timer::instant(&self.clock, now, now + self.timeout);
+        match tokio::time::timeout_at(deadline, invocation.invoke_async::<Vec<i64>>(&mut conn))
+            .await
+        {
+            Err(_) => Err(RoundTripError::Timeout(self.timeout)),
+            Ok(Err(error)) => Err(RoundTripError::Redis(error)),
+            Ok(Ok(reply)) => Reply::parse(&reply).ok_or(RoundTripError::Reply(reply)),
+        }
+    }
+
+    /// Turns Redis's answer into the decision, and remembers what it can.
+    fn apply(
+        &self,
+        key: &[u8],
+        n: u32,
+        reply: Reply,
+        now: Timestamp,
+    ) -> Result<Admitted, Rejection> {
+        let units = self.units;
+        match reply {
+            Reply::Granted { cells, reset } => {
+                let reset = units.to_duration(reset);
+                self.local.saw(key, now + reset, now);
+                if cells > n {
+                    let expires = now + self.lease_ttl;
+                    self.local.lease(key, cells - n, self.lease, expires, now);
+                }
+                Ok(Admitted::after(reset, self.quota))
+            }
+            Reply::Refused { wait } => {
+                let wait = units.to_duration(wait);
+                // Redis's TAT: `n` cells fit `wait` from now, so TAT = now + capacity
+                // + wait - n x interval.
+                let cells = units.cells(self.quota);
+                let fits = (now + cells.capacity + wait).as_nanos();
+                let tat = fits.saturating_sub(nanos(cells.interval * n));
+                self.local.saw(key, Timestamp::from_nanos(tat), now);
+                Err(rate_limited(wait, self.quota.policy()))
+            }
+        }
+    }
+
+    /// The decision while Redis is down, for `down_for` more.
+    fn failover(
+        &self,
+        key: &[u8],
+        n: u32,
+        now: Timestamp,
+        down_for: Duration,
+    ) -> Result<Admitted, Rejection> {
+        match (&self.on_failure, &self.fallback) {
+            (OnFailure::Open, _) => Ok(Admitted::after(Duration::ZERO, self.quota)),
+            (OnFailure::Local { .. }, Some(local)) => local.check_key_at(&key.to_vec(), n, now),
+            (OnFailure::Closed, _) | (OnFailure::Local { .. }, None) => {
+                Err(Rejection::new(Reason::StoreUnavailable)
+                    .with_retry_after(down_for)
+                    .with_policy(self.quota.policy()))
+            }
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cold]
+fn rate_limited(wait: Duration, policy: Policy) -> Rejection {
+    Rejection::new(Reason::RateLimited)
+        .with_retry_after(wait)
+        .with_policy(policy)
+}
+
+/// Why a round trip gave no decision.
+#[derive(Debug)]
+enum RoundTripError {
+    Timeout(Duration),
+    Redis(redis::RedisError),
+    Reply(Vec<i64>),
+}
+
+impl fmt::Display for RoundTripError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoundTripError::Timeout(after) => write!(f, "no answer within {after:?}"),
+            RoundTripError::Redis(error) => write!(f, "{error}"),
+            RoundTripError::Reply(reply) => write!(f, "unexpected reply {reply:?}"),
+        }
+    }
+}
+
+impl<Conn, C> Clone for RedisRateLimiter<Conn, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<Conn, C: fmt::Debug> fmt::Debug for RedisRateLimiter<Conn, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("RedisRateLimiter")
+            .field("quota", &inner.quota)
+            .field("prefix", &inner.prefix)
+            .field("lease", &inner.lease)
+            .field("timeout", &inner.timeout)
+            .field("on_failure", &inner.on_failure)
+            .finish_non_exhaustive()
+    }
+}

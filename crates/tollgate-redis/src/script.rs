@@ -1,0 +1,119 @@
+//! The GCRA decision as one Lua script, run atomically by Redis.
+//!
+//! One key per limiter key holds its theoretical arrival time (TAT) as an integer in
+//! the script's time unit. A decision for `n` cells at `now`, as the local limiter takes
+//! it: the TAT moves to `max(tat, now) + n * interval` when that is at most
+//! `now + burst * interval`, and otherwise the request waits for the difference. A lease
+//! of up to `lease` cells takes as many as fit (at least `n`) in the same step.
+//!
+//! The unit: microseconds when the script reads Redis `TIME` (its resolution), so every
+//! instance decides on one clock whatever its own; nanoseconds when the caller passes
+//! its own time (tests against the local limiter). Lua numbers are doubles: integers
+//! are exact below 2^53, which microseconds since 1970 stay under until the year 2255
+//! and nanoseconds from a process-relative clock for 104 days. The stored value expires
+//! when the TAT passes, because a key at or past its TAT is the same as a fresh key:
+//! idle keys cost Redis nothing.
+
+use redis::Script;
+
+/// `KEYS[1]`: the key's TAT. `ARGV`: interval, burst, n, lease (>= n), `now` or
+/// `"server"`, time units per millisecond (for the expiry).
+///
+/// Returns `{1, granted, value}`: `granted` cells (`n <= granted <= lease`) with `value`
+/// = the time until the bucket is full again; or `{0, 0, value}` with `value` = the time
+/// until `n` cells fit. A request of 0 cells reads the state and changes nothing.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
+local now
+if ARGV[5] == 'server' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[5])
+end
+local per_ms = tonumber(ARGV[6])
+local capacity = burst * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then
+  tat = now
+end
+local fit = math.floor((now + capacity - tat) / interval)
+if fit < n then
+  return {0, 0, tat + n * interval - (now + capacity)}
+end
+local take = math.min(lease, fit)
+local next = tat + take * interval
+if take > 0 then
+  local ttl = math.max(1, math.ceil((next - now) / per_ms))
+  redis.call('SET', KEYS[1], string.format('%d', next), 'PX', string.format('%d', ttl))
+end
+return {1, take, next - now}
+";
+
+/// The script, hashed once: `invoke_async` sends `EVALSHA` and, on `NOSCRIPT` (a
+/// restarted or flushed Redis), loads it and retries.
+pub(crate) fn gcra() -> Script {
+    Script::new(GCRA)
+}
+
+/// What one run of the script decided, in the script's time unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// `cells` granted; the bucket is full again after `reset`.
+    Granted { cells: u32, reset: u64 },
+    /// Nothing granted; `n` cells fit after `wait`.
+    Refused { wait: u64 },
+}
+
+impl Reply {
+    /// Reads the script's `{admitted, granted, value}`, refusing anything else (a Redis
+    /// that answers with the wrong shape is a failure, never a panic).
+    pub(crate) fn parse(reply: &[i64]) -> Option<Reply> {
+        let [admitted, granted, value] = *reply else {
+            return None;
+        };
+        let value = u64::try_from(value).ok()?;
+        let cells = u32::try_from(granted).ok()?;
+        match admitted {
+            1 => Some(Reply::Granted {
+                cells,
+                reset: value,
+            }),
+            0 if cells == 0 => Some(Reply::Refused { wait: value }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_of_the_wrong_shape_are_refused() {
+        assert_eq!(
+            Reply::parse(&[1, 1, 100]),
+            Some(Reply::Granted {
+                cells: 1,
+                reset: 100
+            })
+        );
+        assert_eq!(
+            Reply::parse(&[1, 0, 100]),
+            Some(Reply::Granted {
+                cells: 0,
+                reset: 100
+            })
+        );
+        assert_eq!(Reply::parse(&[0, 0, 7]), Some(Reply::Refused { wait: 7 }));
+        assert_eq!(Reply::parse(&[0, 1, 7]), None);
+        assert_eq!(Reply::parse(&[2, 1, 7]), None);
+        assert_eq!(Reply::parse(&[1, 2]), None);
+        assert_eq!(Reply::parse(&[1, 2, 3, 4]), None);
+        assert_eq!(Reply::parse(&[1, -1, 2]), None);
+        assert_eq!(Reply::parse(&[1, 1, -2]), None);
+    }
+}

@@ -1,0 +1,582 @@
+//! tollgate-redis against a real redis-server on loopback: the same decisions as the
+//! local limiter, the shared bound across instances (exact and leased, threads and
+//! processes, one Redis and a cluster), faults, and bad input.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use redis::aio::ConnectionManager;
+use tollgate_bucket::KeyedRateLimiter;
+use tollgate_core::{ManualClock, Quota, Reason};
+use tollgate_redis::{Mode, OnFailure, RedisRateLimiter};
+use tollgate_workspace::redis_server::{RedisCluster, RedisServer};
+
+async fn connect(server: &RedisServer) -> ConnectionManager {
+    let client = redis::Client::open(server.url()).unwrap();
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(200)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(50));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// ===== the same decisions as the local limiter =====
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// For random quotas and request sequences at controlled times, the Redis limiter
+    /// (on the caller's clock) and the local keyed GCRA admit the same requests with the
+    /// same retry-after and the same figures.
+    #[test]
+    fn redis_and_local_limiters_decide_identically(
+        count in 1u32..50,
+        period_ms in 1u64..5_000,
+        burst in 1u32..8,
+        steps in prop::collection::vec((0u64..400, 0usize..3, 0u32..4), 1..60),
+    ) {
+        let server = shared_server();
+        runtime().block_on(async {
+            let quota = Quota::with_period(count, Duration::from_millis(period_ms)).burst(burst).unwrap();
+            let clock = ManualClock::new();
+            clock.advance(Duration::from_secs(1));
+            let prefix = format!("diff{}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let remote = RedisRateLimiter::builder(quota, connect(server).await)
+                .clock(clock.clone())
+                .client_time()
+                .prefix(prefix).unwrap()
+                .build().unwrap();
+            let local = KeyedRateLimiter::builder(quota).clock(clock.clone()).build().unwrap();
+            for (i, (advance_ms, key, n)) in steps.into_iter().enumerate() {
+                clock.advance(Duration::from_millis(advance_ms));
+                let key = ["a", "b", "c"][key];
+                let r = remote.check_key_n(key, n).await;
+                let l = local.check_key_n(&key, n);
+                match (&r, &l) {
+                    (Ok(r), Ok(l)) => {
+                        prop_assert_eq!(r.remaining(), l.remaining(), "step {}", i);
+                        prop_assert_eq!(r.reset(), l.reset(), "step {}", i);
+                    }
+                    (Err(r), Err(l)) => {
+                        prop_assert_eq!(r.reason(), l.reason(), "step {}", i);
+                        prop_assert_eq!(r.retry_after(), l.retry_after(), "step {}", i);
+                    }
+                    _ => prop_assert!(false, "step {}: redis {:?}, local {:?}", i, r, l),
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// One server for the property test's many cases.
+fn shared_server() -> &'static RedisServer {
+    static SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(RedisServer::start)
+}
+
+// ===== many instances, one quota =====
+
+/// Runs `instances` limiters (each its own connection) against one key at full speed
+/// for `run`, and returns (admitted, elapsed).
+async fn hammer(
+    limiters: Vec<
+        RedisRateLimiter<impl redis::aio::ConnectionLike + Clone + Send + Sync + 'static>,
+    >,
+    run: Duration,
+) -> (u64, Duration) {
+    let admitted = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for limiter in limiters {
+        for _ in 0..4 {
+            let limiter = limiter.clone();
+            let admitted = Arc::clone(&admitted);
+            tasks.push(tokio::spawn(async move {
+                while start.elapsed() < run {
+                    if limiter.check_key("shared").await.is_ok() {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (admitted.load(Ordering::Relaxed), start.elapsed())
+}
+
+/// The shared bound, for `admitted` cells over `elapsed`: `burst + rate x elapsed`
+/// (+ `extra`), with one cell of slack for the time between the first decision and the
+/// start of the clock here.
+fn assert_within_bound(admitted: u64, elapsed: Duration, quota: Quota, extra: u64) {
+    let rate = f64::from(quota.count()) / quota.period().as_secs_f64();
+    let bound = f64::from(quota.burst()) + rate * elapsed.as_secs_f64() + extra as f64 + 1.0;
+    let floor = 0.95 * (f64::from(quota.burst()) + rate * elapsed.as_secs_f64());
+    assert!(
+        (admitted as f64) <= bound,
+        "{admitted} admitted over {elapsed:?}: more than the bound {bound:.1}"
+    );
+    assert!(
+        (admitted as f64) >= floor.min(bound - extra as f64 - 1.0) * 0.95,
+        "{admitted} admitted over {elapsed:?}: under 95% of {floor:.1}"
+    );
+}
+
+#[test]
+fn four_instances_in_exact_mode_admit_the_quota_once() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(200).burst(20).unwrap();
+        let mut limiters = Vec::new();
+        for _ in 0..4 {
+            limiters.push(
+                RedisRateLimiter::builder(quota, connect(&server).await)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let (admitted, elapsed) = hammer(limiters.clone(), Duration::from_millis(1500)).await;
+        assert_within_bound(admitted, elapsed, quota, 0);
+        let s = limiters[0].snapshot();
+        assert_eq!(s.mode, Mode::Redis);
+        assert_eq!(s.failures, 0);
+        assert!(
+            s.local > 0,
+            "refused keys are short-circuited locally: {s:?}"
+        );
+    });
+}
+
+#[test]
+fn four_instances_in_leased_mode_stay_within_the_lease_bound() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(200).burst(20).unwrap();
+        let k = 5;
+        let mut limiters = Vec::new();
+        for _ in 0..4 {
+            limiters.push(
+                RedisRateLimiter::builder(quota, connect(&server).await)
+                    .lease(k)
+                    .unwrap()
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let (admitted, elapsed) = hammer(limiters, Duration::from_millis(1500)).await;
+        assert_within_bound(admitted, elapsed, quota, 4 * u64::from(k));
+    });
+}
+
+#[test]
+fn a_lease_of_k_cells_costs_one_round_trip_per_k_admissions() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(10).burst(50).unwrap();
+        let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .lease(10)
+            .unwrap()
+            .lease_ttl(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        for i in 0..50 {
+            assert!(limiter.check_key("k").await.is_ok(), "request {i}");
+        }
+        let s = limiter.snapshot();
+        assert_eq!((s.admitted, s.round_trips, s.local), (50, 5, 45));
+        // The burst is spent, and the TAT Redis reported says so: refused locally, with
+        // no round trip.
+        assert!(limiter.check_key("k").await.is_err());
+        assert!(limiter.check_key("k").await.is_err());
+        let s = limiter.snapshot();
+        assert_eq!((s.round_trips, s.local), (5, 47));
+    });
+}
+
+#[test]
+fn a_redis_cluster_shares_each_key_across_instances() {
+    let cluster = RedisCluster::start(3);
+    runtime().block_on(async {
+        // Slow enough that no key expires before the test counts them.
+        let quota = Quota::per_minute(60).burst(10).unwrap();
+        let mut limiters = Vec::new();
+        for _ in 0..3 {
+            let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+            let conn = client.get_async_connection().await.unwrap();
+            limiters.push(RedisRateLimiter::builder(quota, conn).build().unwrap());
+        }
+        // Keys spread over the shards: each is still one bucket across instances.
+        for key in ["alpha", "beta", "gamma", "delta"] {
+            let mut admitted = 0;
+            for round in 0..5 {
+                let limiter = &limiters[round % 3];
+                for _ in 0..10 {
+                    admitted += u32::from(limiter.check_key(key).await.is_ok());
+                }
+            }
+            assert!(
+                (10..=12).contains(&admitted),
+                "{key}: {admitted} admitted, burst 10"
+            );
+        }
+        let keys: usize = cluster
+            .nodes()
+            .iter()
+            .map(|n| n.cli(&["dbsize"]).trim().parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(keys, 4, "one Redis key per limiter key");
+        assert!(
+            cluster
+                .nodes()
+                .iter()
+                .filter(|n| n.cli(&["dbsize"]).trim() != "0")
+                .count()
+                >= 2,
+            "the hash tags spread keys over shards"
+        );
+    });
+}
+
+/// The child side of the separate-processes test: hammers the key, prints the count.
+#[test]
+fn child_process_hammer() {
+    let Ok(url) = std::env::var("TOLLGATE_REDIS_CHILD_URL") else {
+        return; // only runs as a child of the test below
+    };
+    runtime().block_on(async {
+        let client = redis::Client::open(url).unwrap();
+        let conn = ConnectionManager::new(client).await.unwrap();
+        let quota = Quota::per_second(200).burst(20).unwrap();
+        let limiter = RedisRateLimiter::builder(quota, conn).build().unwrap();
+        let run_ms: u64 = std::env::var("TOLLGATE_REDIS_CHILD_MS")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (admitted, _) = hammer(vec![limiter], Duration::from_millis(run_ms)).await;
+        println!("ADMITTED {admitted}");
+    });
+}
+
+#[test]
+fn three_processes_share_one_quota() {
+    let server = RedisServer::start();
+    let quota = Quota::per_second(200).burst(20).unwrap();
+    let start = Instant::now();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "child_process_hammer",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env("TOLLGATE_REDIS_CHILD_URL", server.url())
+                .env("TOLLGATE_REDIS_CHILD_MS", "1500")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let admitted: u64 = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let text = String::from_utf8_lossy(&out.stdout);
+            let count = text
+                .split("ADMITTED ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{text}"));
+            count
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    // The children start at slightly different times: the window is from the first
+    // spawn to the last exit, which only loosens the upper bound's elapsed.
+    assert_within_bound(admitted, start.elapsed(), quota, 0);
+}
+
+// ===== faults =====
+
+#[test]
+fn a_killed_redis_fails_over_by_policy_and_recovers_after_restart() {
+    let mut server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(10).burst(2).unwrap();
+        let make = |conn: ConnectionManager, policy| {
+            RedisRateLimiter::builder(quota, conn)
+                .timeout(Duration::from_millis(100))
+                .retry_after_failure(Duration::from_millis(200))
+                .on_failure(policy)
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let open = make(connect(&server).await, OnFailure::Open);
+        let closed = make(connect(&server).await, OnFailure::Closed);
+        let local = make(connect(&server).await, OnFailure::Local { instances: 2 });
+        assert!(open.check_key("k1").await.is_ok());
+
+        server.kill();
+        let started = Instant::now();
+        for _ in 0..5 {
+            assert!(open.check_key("k2").await.is_ok(), "fail open admits");
+        }
+        let refused = closed.check_key("k3").await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        assert!(refused.retry_after().is_some());
+        // Local at quota / 2: burst 1, so one admitted, then refused as rate limited.
+        assert!(local.check_key("k4").await.is_ok());
+        assert_eq!(
+            local.check_key("k4").await.unwrap_err().reason(),
+            Reason::RateLimited
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no caller waits past the timeout: {:?}",
+            started.elapsed()
+        );
+        let s = open.snapshot();
+        assert_eq!(s.mode, Mode::Failover(OnFailure::Open));
+        assert_eq!(s.failovers, 1);
+        assert!(s.failures >= 1);
+
+        server.restart();
+        // Within a few retry intervals (each lets one round trip through; the manager
+        // reconnects in the background), Redis decides again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let _ = closed.check_key("k5").await;
+            if closed.snapshot().mode == Mode::Redis {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never recovered: {:?}",
+                closed.snapshot()
+            );
+        }
+        assert!(closed.check_key("k6").await.is_ok());
+        assert_eq!(closed.snapshot().recoveries, 1);
+    });
+}
+
+#[test]
+fn a_stalled_redis_triggers_the_policy_within_the_timeout() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(10).burst(2).unwrap();
+        let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(Duration::from_millis(150))
+            .on_failure(OnFailure::Closed)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(limiter.check_key("k").await.is_ok());
+        server.freeze();
+        let started = Instant::now();
+        let refused = limiter.check_key("k").await.unwrap_err();
+        let took = started.elapsed();
+        server.thaw();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        assert!(
+            took >= Duration::from_millis(140) && took < Duration::from_millis(600),
+            "decided in {took:?}, timeout 150 ms"
+        );
+        // Many callers at once while down: none waits, none queues.
+        let started = Instant::now();
+        let all = futures::future::join_all((0..100).map(|_| limiter.check_key("k"))).await;
+        assert!(all.iter().all(|r| r.is_err()));
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
+// ===== bad input =====
+
+#[test]
+fn arbitrary_and_very_long_keys_are_stored_bounded_and_distinct() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_hour(1).build().unwrap();
+        let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .prefix("bad")
+            .unwrap()
+            .build()
+            .unwrap();
+        let keys: Vec<Vec<u8>> = vec![
+            b"}{".to_vec(),
+            b"%7D%7B".to_vec(),
+            vec![0, 255, b'\n', b' '],
+            vec![b'x'; 100_000],
+            {
+                let mut v = vec![b'x'; 100_000];
+                v[99_999] = b'y';
+                v
+            },
+        ];
+        for key in &keys {
+            assert!(
+                limiter.check_key(key).await.is_ok(),
+                "first use of each key"
+            );
+        }
+        for key in &keys {
+            assert!(
+                limiter.check_key(key).await.is_err(),
+                "each is its own bucket"
+            );
+        }
+        let stored = server.cli(&["--scan", "--pattern", "bad:*"]);
+        let stored: Vec<&str> = stored.lines().collect();
+        assert_eq!(stored.len(), keys.len(), "{stored:?}");
+        assert!(
+            stored.iter().all(|k| k.len() <= "bad:{}".len() + 128),
+            "{stored:?}"
+        );
+    });
+}
+
+#[test]
+fn quotas_at_the_arithmetic_limits_build_or_name_the_problem() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        // The fastest quota: one cell per nanosecond (rounded up to a microsecond on
+        // Redis time), with the largest burst.
+        let fastest = Quota::with_period(1_000_000_000, Duration::from_secs(1))
+            .burst(u32::MAX)
+            .unwrap();
+        let limiter = RedisRateLimiter::builder(fastest, connect(&server).await)
+            .build()
+            .unwrap();
+        let admitted = limiter.check_key_n("fast", u32::MAX).await.unwrap();
+        assert_eq!(admitted.remaining(), 0);
+        // Beyond what Lua's doubles hold exactly (a bucket of over 35 years): refused
+        // at build time, naming the setting.
+        let ages = Quota::with_period(1, Duration::from_secs(40 * 365 * 86_400))
+            .build()
+            .unwrap();
+        let err = RedisRateLimiter::builder(ages, connect(&server).await)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "quota");
+        // The slowest that fits: one per 30 years.
+        let slow = Quota::with_period(1, Duration::from_secs(30 * 365 * 86_400))
+            .build()
+            .unwrap();
+        let limiter = RedisRateLimiter::builder(slow, connect(&server).await)
+            .build()
+            .unwrap();
+        assert!(limiter.check_key("slow").await.is_ok());
+        let refused = limiter.check_key("slow").await.unwrap_err();
+        assert!(refused.retry_after().unwrap() > Duration::from_secs(29 * 365 * 86_400));
+        // Over the burst: waiting cannot help, and no round trip is made.
+        let before = limiter.snapshot().round_trips;
+        assert_eq!(
+            limiter.check_key_n("slow", 2).await.unwrap_err().reason(),
+            Reason::OverCapacity
+        );
+        assert_eq!(limiter.snapshot().round_trips, before);
+    });
+}
+
+#[test]
+fn a_key_holding_the_wrong_type_is_a_failure_not_a_panic() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(10).burst(2).unwrap();
+        let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .prefix("wt")
+            .unwrap()
+            .on_failure(OnFailure::Closed)
+            .unwrap()
+            .build()
+            .unwrap();
+        server.cli(&["rpush", "wt:{list}", "a"]);
+        let refused = limiter.check_key("list").await.unwrap_err();
+        assert_eq!(refused.reason(), Reason::StoreUnavailable);
+        assert_eq!(limiter.snapshot().failures, 1);
+    });
+}
+
+#[tokio::test]
+async fn a_server_answering_the_wrong_shape_is_a_failure_not_a_panic() {
+    // A fake Redis that answers every command with a one-element array.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    // One reply per command line starting with '*'.
+                    let commands = buf[..n].iter().filter(|&&b| b == b'*').count().max(1);
+                    for _ in 0..commands {
+                        let _ = socket.write_all(b"*1\r\n:5\r\n").await;
+                    }
+                }
+            });
+        }
+    });
+    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let quota = Quota::per_second(10).burst(2).unwrap();
+    let limiter = RedisRateLimiter::builder(quota, conn)
+        .timeout(Duration::from_millis(200))
+        .on_failure(OnFailure::Open)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(limiter.check_key("k").await.is_ok(), "fail open admits");
+    let s = limiter.snapshot();
+    assert_eq!((s.failures, s.failovers), (1, 1));
+}
+
+#[test]
+fn idle_keys_expire_on_redis() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let quota = Quota::per_second(10).burst(2).unwrap(); // full again 200 ms after use
+        let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .prefix("ttl")
+            .unwrap()
+            .build()
+            .unwrap();
+        limiter.check_key("k").await.unwrap();
+        let ttl: i64 = server.cli(&["pttl", "ttl:{k}"]).trim().parse().unwrap();
+        assert!(
+            (1..=100).contains(&ttl),
+            "expires when the TAT passes: {ttl} ms"
+        );
+    });
+}
