@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::FutureExt;
-use tollgate_breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, Outcome};
+use tollgate_breaker::{Breaker, BreakerLayer, Outcome};
 use tower::{service_fn, Layer, Service};
 
 /// One call: readiness with a no-op waker, then the future polled once (every
@@ -35,8 +35,8 @@ fn trivial() -> impl Service<
     service_fn(|x: u64| futures::future::ready(Ok::<_, std::io::Error>(x)))
 }
 
-fn tollgate_layer() -> CircuitBreakerLayer {
-    CircuitBreakerLayer::new(BreakerConfig::default())
+fn tollgate_layer() -> BreakerLayer {
+    BreakerLayer::new(Breaker::builder().build().expect("the defaults are valid"))
 }
 
 fn closed_path(c: &mut Criterion) {
@@ -75,7 +75,7 @@ fn closed_path(c: &mut Criterion) {
     group.bench_function("failsafe_call", |b| {
         b.iter(|| black_box(failsafe.call(|| Ok::<u64, ()>(black_box(1)))))
     });
-    let breaker = Breaker::new(BreakerConfig::default());
+    let breaker = Breaker::builder().build().expect("the defaults are valid");
     group.bench_function("tollgate_permit", |b| {
         b.iter(|| breaker.try_acquire().map(|p| p.record(Outcome::Success)))
     });
@@ -94,7 +94,7 @@ fn open_path(c: &mut Criterion) {
     group.bench_function("tollgate_layer_rejected", |b| {
         b.iter(|| black_box(call(&mut open, black_box(1))))
     });
-    let breaker = Breaker::new(BreakerConfig::default());
+    let breaker = Breaker::builder().build().expect("the defaults are valid");
     breaker.force_open();
     group.bench_function("tollgate_permit_rejected", |b| {
         b.iter(|| black_box(breaker.try_acquire().is_err()))

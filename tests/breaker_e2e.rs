@@ -14,10 +14,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tollgate_breaker::{Breaker, BreakerConfig, State, TransitionReason};
-use tollgate_core::{ManualClock, Reason, Rejection};
-use tollgate_http::breaker::BreakerLayer;
-use tower::{BoxError, ServiceBuilder, ServiceExt};
+use tollgate_breaker::{Breaker, BreakerLayer, State, TransitionReason};
+use tollgate_core::{BoxError, ManualClock, Reason, Rejection};
+use tollgate_http::breaker::HttpClassifier;
+use tollgate_http::AsResponse;
+use tower::{ServiceBuilder, ServiceExt};
 
 const OK: u8 = 0;
 const FAIL: u8 = 1;
@@ -56,20 +57,20 @@ async fn start_upstream() -> (Upstream, String) {
 async fn closed_open_half_open_closed_and_nothing_reaches_the_upstream_while_open() {
     let (upstream, url) = start_upstream().await;
     let clock = ManualClock::new();
-    let config = BreakerConfig::builder()
+    let breaker = Breaker::builder()
         .name("upstream")
         .consecutive_failures(3)
         .failure_rate(50.0)
         .minimum_calls(4)
         .open_wait(Duration::from_secs(10))
         .half_open(1, 2)
+        .clock(clock.clone())
         .build()
         .unwrap();
-    let breaker = Breaker::with_clock(config, clock.clone());
     let mut transitions = breaker.subscribe();
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let svc = ServiceBuilder::new()
-        .layer(BreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()).classifier(HttpClassifier::new()))
         // A per-try timeout inside the breaker: its expiry is a slow failure.
         .timeout(Duration::from_millis(200))
         .service(client);
@@ -139,22 +140,21 @@ async fn closed_open_half_open_closed_and_nothing_reaches_the_upstream_while_ope
         TransitionReason::ProbesSucceeded { successes: 2 }
     );
     assert_eq!(hits(), 8);
-    assert_eq!(breaker.snapshot().transitions, 3);
+    let s = breaker.snapshot();
+    assert_eq!((s.transitions, s.admitted, s.rejected), (3, 8, 20));
 }
 
 #[tokio::test]
 async fn an_axum_router_behind_the_server_layer_answers_503_with_retry_after() {
-    use tollgate_http::breaker::ServerBreakerLayer;
-
     let clock = ManualClock::new();
-    let config = BreakerConfig::builder()
+    let breaker = Breaker::builder()
         .name("handlers")
         .no_failure_rate()
         .consecutive_failures(2)
         .open_wait(Duration::from_millis(2500))
+        .clock(clock.clone())
         .build()
         .unwrap();
-    let breaker = Breaker::with_clock(config, clock.clone());
     let hits = Arc::new(AtomicU32::new(0));
     let counted = Arc::clone(&hits);
     let app = Router::new()
@@ -165,7 +165,11 @@ async fn an_axum_router_behind_the_server_layer_answers_503_with_retry_after() {
                 async { StatusCode::BAD_GATEWAY }
             }),
         )
-        .layer(ServerBreakerLayer::new(breaker.clone()));
+        .layer(
+            BreakerLayer::new(breaker.clone())
+                .classifier(HttpClassifier::new())
+                .refuse_with(AsResponse::new()),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -1,5 +1,5 @@
 //! Circuit breaker: a flaky upstream goes down and comes back. The client calls it
-//! through `tollgate_http::breaker::BreakerLayer`; the report lists the breaker's
+//! through `tollgate_breaker::BreakerLayer` with `tollgate_http`'s `HttpClassifier`; the report lists the breaker's
 //! transitions with timestamps and how many calls it kept off the failing upstream.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,9 +14,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tollgate_breaker::{Breaker, BreakerConfig, Window};
+use tollgate_breaker::{Breaker, BreakerLayer, Window};
 use tollgate_core::{Rejection, Timestamp};
-use tollgate_http::breaker::BreakerLayer;
+use tollgate_http::breaker::HttpClassifier;
 use tower::{ServiceBuilder, ServiceExt};
 
 #[derive(Clone, Default)]
@@ -56,7 +56,7 @@ pub(crate) async fn run() {
     let url = format!("http://{}/", listener.local_addr().expect("addr"));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let config = BreakerConfig::builder()
+    let breaker = Breaker::builder()
         .name("flaky-upstream")
         .consecutive_failures(5)
         .failure_rate(50.0)
@@ -70,7 +70,6 @@ pub(crate) async fn run() {
         .half_open(1, 3)
         .build()
         .expect("valid config");
-    let breaker = Breaker::new(config);
     let start = Instant::now();
     let events: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
 
@@ -99,7 +98,7 @@ pub(crate) async fn run() {
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let svc = ServiceBuilder::new()
-        .layer(BreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()).classifier(HttpClassifier::new()))
         .timeout(Duration::from_millis(500))
         .service(client);
 
@@ -160,6 +159,10 @@ pub(crate) async fn run() {
     println!(
         "  upstream hit while down           {:>5}   (of about {down_calls} calls made in that time)",
         upstream.hits_while_down.load(Ordering::Relaxed)
+    );
+    println!(
+        "  admitted / refused by the breaker {:>5} / {}",
+        snapshot.admitted, snapshot.rejected
     );
     println!(
         "  final state                       {:>5}   after {} transitions",

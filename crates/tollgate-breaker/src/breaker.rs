@@ -6,11 +6,13 @@ use tokio::sync::watch;
 use tollgate_core::sync::{spin_loop, Arc, Ordering};
 use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 
+use crate::builder::BreakerBuilder;
 use crate::config::BreakerConfig;
 use crate::permit::Permit;
 use crate::shared::Shared;
+use crate::snapshot::Snapshot;
 use crate::state::{Word, CLOSED, DISABLED, FORCED_OPEN, HALF_OPEN, OPEN};
-use crate::transition::{percent, Snapshot, Transition, TransitionReason};
+use crate::transition::{percent, Transition, TransitionReason};
 use crate::State;
 
 /// A circuit breaker: cheap to clone, clones share one state.
@@ -23,17 +25,17 @@ use crate::State;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_breaker::{Breaker, BreakerConfig, Outcome, State};
+/// use tollgate_breaker::{Breaker, Outcome, State};
 /// use tollgate_core::{ManualClock, Reason};
 ///
 /// let clock = ManualClock::new();
-/// let config = BreakerConfig::builder()
+/// let breaker = Breaker::builder()
 ///     .name("inventory")
 ///     .consecutive_failures(2)
 ///     .open_wait(Duration::from_secs(1))
 ///     .half_open(1, 1)
+///     .clock(clock.clone())
 ///     .build()?;
-/// let breaker = Breaker::with_clock(config, clock.clone());
 ///
 /// breaker.try_acquire()?.record(Outcome::Failure);
 /// breaker.try_acquire()?.record(Outcome::Failure);
@@ -49,6 +51,9 @@ use crate::State;
 /// assert_eq!(breaker.state(), State::HalfOpen);
 /// probe.record(Outcome::Success);
 /// assert_eq!(breaker.state(), State::Closed);
+///
+/// let s = breaker.snapshot();
+/// assert_eq!((s.admitted, s.rejected), (3, 1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Breaker<C = SystemClock> {
@@ -76,15 +81,15 @@ impl<C> fmt::Debug for Breaker<C> {
 }
 
 impl Breaker<SystemClock> {
-    /// A breaker on the system clock.
-    pub fn new(config: BreakerConfig) -> Self {
-        Self::with_clock(config, SystemClock::new())
+    /// A builder starting from the defaults (see [`BreakerConfig`]), on the system
+    /// clock until [`clock`](BreakerBuilder::clock) says otherwise.
+    pub fn builder() -> BreakerBuilder {
+        BreakerBuilder::new()
     }
 }
 
 impl<C: Clock> Breaker<C> {
-    /// A breaker reading time from `clock` (a `ManualClock` in tests).
-    pub fn with_clock(config: BreakerConfig, clock: C) -> Self {
+    pub(crate) fn from_parts(config: BreakerConfig, clock: C) -> Self {
         Breaker {
             shared: Arc::new(Shared::new(config, clock)),
         }
@@ -106,6 +111,7 @@ impl<C: Clock> Breaker<C> {
             } else {
                 Timestamp::ZERO
             };
+            self.shared.admitted.add();
             return Ok(Permit::new(
                 Arc::clone(&self.shared),
                 word.generation(),
@@ -123,6 +129,12 @@ impl<C: Clock> Breaker<C> {
 
     #[cold]
     fn acquire_slow(&self, now: Timestamp) -> Result<Permit<C>, Rejection> {
+        let permit = self.acquire_at(now)?;
+        self.shared.admitted.add();
+        Ok(permit)
+    }
+
+    fn acquire_at(&self, now: Timestamp) -> Result<Permit<C>, Rejection> {
         let shared = &self.shared;
         loop {
             // Acquire: see `try_acquire`; also makes `open_until` of this generation visible.
@@ -222,6 +234,8 @@ impl<C: Clock> Breaker<C> {
         let half_open = word.state_code() == HALF_OPEN;
         Snapshot {
             state: word.state(),
+            admitted: s.admitted.sum(),
+            rejected: s.rejected.load(Ordering::Relaxed),
             calls: counts.calls,
             failures: counts.failures,
             slow_calls: counts.slow,
@@ -234,6 +248,15 @@ impl<C: Clock> Breaker<C> {
             retry_after,
             transitions: s.transitions.load(Ordering::Relaxed),
         }
+    }
+
+    /// Calls admitted and refused so far.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        // Relaxed: figures for metrics.
+        (
+            self.shared.admitted.sum(),
+            self.shared.rejected.load(Ordering::Relaxed),
+        )
     }
 
     /// Holds the breaker open: every call is rejected until [`reset`](Self::reset).

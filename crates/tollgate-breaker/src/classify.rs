@@ -1,19 +1,28 @@
-//! Deciding what a finished call counts as.
+//! Deciding what a finished call counts as, and when.
 
 use std::any::Any;
 
-use tollgate_core::{Reason, Rejection};
-use tower::BoxError;
+use tollgate_core::{BoxError, Clock, Reason, Rejection};
 
-use crate::Outcome;
+use crate::{Outcome, Permit};
 
-/// Decides whether a finished call succeeded, failed or timed out.
+/// Decides what a finished call counts as, and when: once the inner service has
+/// answered, it records the call's [`Permit`] with its [`Outcome`] at once, or moves
+/// the permit into the response so that the verdict comes later. This is what
+/// [`BreakerLayer::classifier`](crate::BreakerLayer::classifier) takes.
 ///
-/// Implemented by [`DefaultClassifier`] and by every
-/// `Fn(&Result<Response, Error>) -> Outcome` closure:
+/// - Every `Fn(&Result<Response, Error>) -> Outcome` closure is a classifier that
+///   decides at once and leaves the response as it is, and so is [`DefaultClassifier`].
+/// - A classifier whose verdict is at the end of the response, such as
+///   `tollgate_http::breaker::GrpcClassifier` (the `grpc-status` in the trailers of a
+///   stream), wraps the response so that it carries the permit and records when the
+///   stream ends.
+///
+/// The permit is a drop guard either way: a response dropped before its verdict counts
+/// as a cancelled call, and a half-open probe permit goes back.
 ///
 /// ```
-/// use tollgate_breaker::{Classifier, Outcome};
+/// use tollgate_breaker::{Breaker, Classifier, Outcome, State};
 ///
 /// // Count only server errors; a "not found" is the caller's problem.
 /// let classify = |result: &Result<u16, std::io::Error>| match result {
@@ -21,49 +30,131 @@ use crate::Outcome;
 ///     Ok(_) => Outcome::Success,
 ///     Err(_) => Outcome::Failure,
 /// };
-/// assert_eq!(classify.classify(&Ok(503)), Outcome::Failure);
-/// assert_eq!(classify.classify(&Ok(404)), Outcome::Success);
+/// let breaker = Breaker::builder().no_failure_rate().consecutive_failures(1).build()?;
+/// assert_eq!(classify.classify(Ok(404), breaker.try_acquire()?).unwrap(), 404);
+/// assert_eq!(breaker.state(), State::Closed);
+/// classify.classify(Ok(503), breaker.try_acquire()?).unwrap();
+/// assert_eq!(breaker.state(), State::Open);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait Classifier<Res, E>: Clone + Send + Sync + 'static {
-    /// What `result` counts as.
-    fn classify(&self, result: &Result<Res, E>) -> Outcome;
+///
+/// A verdict that comes later:
+///
+/// ```
+/// use tollgate_breaker::{Breaker, Classifier, Outcome, Permit, State};
+/// use tollgate_core::Clock;
+///
+/// // A job service answers with a job id; whether the job worked is known later.
+/// #[derive(Clone)]
+/// struct WhenDone;
+///
+/// struct Job<C: Clock> {
+///     id: u32,
+///     permit: Permit<C>,
+/// }
+///
+/// impl<C: Clock> Job<C> {
+///     fn finish(self, ok: bool) {
+///         self.permit.record(if ok { Outcome::Success } else { Outcome::Failure });
+///     }
+/// }
+///
+/// impl<E, C: Clock> Classifier<u32, E, C> for WhenDone {
+///     type Response = Job<C>;
+///
+///     fn classify(&self, result: Result<u32, E>, permit: Permit<C>) -> Result<Job<C>, E> {
+///         match result {
+///             Ok(id) => Ok(Job { id, permit }),
+///             Err(e) => {
+///                 permit.record(Outcome::Failure);
+///                 Err(e)
+///             }
+///         }
+///     }
+/// }
+///
+/// let breaker = Breaker::builder().no_failure_rate().consecutive_failures(1).build()?;
+/// let job = Classifier::<u32, (), _>::classify(&WhenDone, Ok(7), breaker.try_acquire()?).unwrap();
+/// assert_eq!((job.id, breaker.state()), (7, State::Closed), "no verdict yet");
+/// job.finish(false);
+/// assert_eq!(breaker.state(), State::Open);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Classifier<Res, E, C>: Clone {
+    /// What the service answers: `Res` itself, or `Res` carrying the permit.
+    type Response;
+
+    /// Records `permit` with the outcome of `result`, or moves it into the response.
+    fn classify(&self, result: Result<Res, E>, permit: Permit<C>) -> Result<Self::Response, E>;
 }
 
-impl<F, Res, E> Classifier<Res, E> for F
+impl<F, Res, E, C> Classifier<Res, E, C> for F
 where
-    F: Fn(&Result<Res, E>) -> Outcome + Clone + Send + Sync + 'static,
+    F: Fn(&Result<Res, E>) -> Outcome + Clone,
+    C: Clock,
 {
-    fn classify(&self, result: &Result<Res, E>) -> Outcome {
-        self(result)
+    type Response = Res;
+
+    #[inline]
+    fn classify(&self, result: Result<Res, E>, permit: Permit<C>) -> Result<Res, E> {
+        permit.record(self(&result));
+        result
     }
 }
 
 /// Every `Ok` is a success; an `Err` is a failure, or a [`Outcome::Timeout`] (failure
-/// and slow) when it is a timeout (see [`is_timeout`]).
+/// and slow) when it is a timeout (see [`is_timeout`]). The response is left as it is.
 ///
 /// ```
-/// use std::time::Duration;
-/// use tollgate_breaker::{Classifier, DefaultClassifier, Outcome};
-/// use tower::BoxError;
+/// use tollgate_breaker::{DefaultClassifier, Outcome};
+/// use tollgate_core::BoxError;
 ///
 /// let ok: Result<(), BoxError> = Ok(());
-/// assert_eq!(DefaultClassifier.classify(&ok), Outcome::Success);
+/// assert_eq!(DefaultClassifier.outcome(&ok), Outcome::Success);
 /// let timeout: Result<(), BoxError> = Err(Box::new(tower::timeout::error::Elapsed::new()));
-/// assert_eq!(DefaultClassifier.classify(&timeout), Outcome::Timeout);
+/// assert_eq!(DefaultClassifier.outcome(&timeout), Outcome::Timeout);
 /// let failed: Result<(), BoxError> = Err("connection refused".into());
-/// assert_eq!(DefaultClassifier.classify(&failed), Outcome::Failure);
+/// assert_eq!(DefaultClassifier.outcome(&failed), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultClassifier;
 
-impl<Res, E: 'static> Classifier<Res, E> for DefaultClassifier {
+impl DefaultClassifier {
+    /// What `result` counts as.
     #[inline]
-    fn classify(&self, result: &Result<Res, E>) -> Outcome {
+    pub fn outcome<Res, E: 'static>(&self, result: &Result<Res, E>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(e) if is_timeout(e) => Outcome::Timeout,
-            Err(_) => Outcome::Failure,
+            Err(e) => error_outcome(e),
         }
+    }
+}
+
+impl<Res, E: 'static, C: Clock> Classifier<Res, E, C> for DefaultClassifier {
+    type Response = Res;
+
+    #[inline]
+    fn classify(&self, result: Result<Res, E>, permit: Permit<C>) -> Result<Res, E> {
+        permit.record(self.outcome(&result));
+        result
+    }
+}
+
+/// What an error of the inner service counts as: a [`Outcome::Timeout`] when it is a
+/// timeout (see [`is_timeout`]), a failure otherwise.
+///
+/// ```
+/// use tollgate_breaker::{error_outcome, Outcome};
+///
+/// assert_eq!(error_outcome(&tower::timeout::error::Elapsed::new()), Outcome::Timeout);
+/// assert_eq!(error_outcome(&std::io::Error::other("reset")), Outcome::Failure);
+/// ```
+#[inline]
+pub fn error_outcome<E: 'static>(error: &E) -> Outcome {
+    if is_timeout(error) {
+        Outcome::Timeout
+    } else {
+        Outcome::Failure
     }
 }
 
@@ -71,8 +162,7 @@ impl<Res, E: 'static> Classifier<Res, E> for DefaultClassifier {
 /// [`Rejection`] for an exceeded deadline, directly or inside a `BoxError`.
 ///
 /// ```
-/// use tollgate_core::{DeadlineKind, Reason, Rejection};
-/// use tower::BoxError;
+/// use tollgate_core::{BoxError, DeadlineKind, Reason, Rejection};
 ///
 /// let per_try: BoxError = Box::new(Rejection::new(Reason::DeadlineExceeded(DeadlineKind::PerTry)));
 /// assert!(tollgate_breaker::is_timeout(&per_try));

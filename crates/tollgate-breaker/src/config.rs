@@ -1,4 +1,5 @@
-//! Breaker configuration: a validated value built by [`BreakerConfigBuilder`].
+//! A breaker's policies: the validated value that [`Breaker::builder`](crate::Breaker::builder)
+//! builds, and the rules it is checked against.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,13 @@ pub(crate) const MAX_PROBES: u32 = u16::MAX as u32;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_breaker::{BreakerConfig, Window};
+/// use tollgate_breaker::{Breaker, Window};
 ///
-/// let config = BreakerConfig::builder()
+/// let breaker = Breaker::builder()
 ///     .window(Window::Time { length: Duration::from_secs(10), buckets: 10 })
-///     .build()
-///     .unwrap();
-/// assert_eq!(config.window(), Window::Time { length: Duration::from_secs(10), buckets: 10 });
+///     .build()?;
+/// assert_eq!(breaker.config().window(), Window::Time { length: Duration::from_secs(10), buckets: 10 });
+/// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
@@ -38,7 +39,8 @@ pub enum Window {
     },
 }
 
-/// A breaker's policies, validated: see [`BreakerConfig::builder`].
+/// A breaker's policies, validated: what [`Breaker::builder`](crate::Breaker::builder)
+/// builds and [`Breaker::config`](crate::Breaker::config) reads back.
 ///
 /// The default opens when at least half of the last 100 calls failed (judged once 10
 /// calls are in the window), waits 5 s before probing (doubling on each re-open up to
@@ -46,9 +48,9 @@ pub enum Window {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_breaker::BreakerConfig;
+/// use tollgate_breaker::Breaker;
 ///
-/// let config = BreakerConfig::builder()
+/// let breaker = Breaker::builder()
 ///     .name("payments")
 ///     .consecutive_failures(5)
 ///     .failure_rate(50.0)
@@ -58,9 +60,9 @@ pub enum Window {
 ///     .backoff(2.0, Duration::from_secs(30))
 ///     .half_open(2, 4)
 ///     .build()?;
-/// assert_eq!(config.name(), "payments");
+/// assert_eq!(breaker.config().name(), "payments");
 ///
-/// let err = BreakerConfig::builder().failure_rate(150.0).build().unwrap_err();
+/// let err = Breaker::builder().failure_rate(150.0).build().unwrap_err();
 /// assert_eq!(err.field(), "failure_rate");
 /// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
@@ -82,8 +84,9 @@ pub struct BreakerConfig {
     pub(crate) half_open_successes: u32,
 }
 
-impl Default for BreakerConfig {
-    fn default() -> Self {
+impl BreakerConfig {
+    /// The defaults (see the type docs), not yet validated.
+    pub(crate) fn defaults() -> Self {
         Self {
             name: Arc::from("breaker"),
             consecutive_failures: None,
@@ -99,15 +102,6 @@ impl Default for BreakerConfig {
             jitter_seed: None,
             half_open_probes: 3,
             half_open_successes: 3,
-        }
-    }
-}
-
-impl BreakerConfig {
-    /// A builder starting from the defaults.
-    pub fn builder() -> BreakerConfigBuilder {
-        BreakerConfigBuilder {
-            config: BreakerConfig::default(),
         }
     }
 
@@ -131,16 +125,17 @@ impl BreakerConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tollgate_breaker::BreakerConfig;
+    /// use tollgate_breaker::Breaker;
     ///
-    /// let config = BreakerConfig::builder()
+    /// let breaker = Breaker::builder()
     ///     .open_wait(Duration::from_secs(1))
     ///     .backoff(2.0, Duration::from_secs(5))
-    ///     .build()
-    ///     .unwrap();
+    ///     .build()?;
+    /// let config = breaker.config();
     /// assert_eq!(config.open_wait_for(0), Duration::from_secs(1));
     /// assert_eq!(config.open_wait_for(2), Duration::from_secs(4));
     /// assert_eq!(config.open_wait_for(3), Duration::from_secs(5));
+    /// # Ok::<(), tollgate_core::ConfigError>(())
     /// ```
     pub fn open_wait_for(&self, reopens: u32) -> Duration {
         let base = self.open_wait.as_secs_f64();
@@ -154,100 +149,10 @@ impl BreakerConfig {
             self.open_wait_max
         }
     }
-}
 
-/// Builds a [`BreakerConfig`]; [`build`](Self::build) validates every field.
-///
-/// See [`BreakerConfig`] for an example.
-#[derive(Debug, Clone)]
-pub struct BreakerConfigBuilder {
-    config: BreakerConfig,
-}
-
-impl BreakerConfigBuilder {
-    /// Names the breaker (default `"breaker"`).
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.config.name = name.into();
-        self
-    }
-
-    /// Opens after `n` failures in a row (off by default).
-    pub fn consecutive_failures(mut self, n: u32) -> Self {
-        self.config.consecutive_failures = Some(n);
-        self
-    }
-
-    /// Opens when the failure rate in the window reaches `percent`, in (0, 100]
-    /// (default 50).
-    pub fn failure_rate(mut self, percent: f64) -> Self {
-        self.config.failure_rate = Some(percent);
-        self
-    }
-
-    /// Turns the failure-rate policy off (for example to use consecutive failures only).
-    pub fn no_failure_rate(mut self) -> Self {
-        self.config.failure_rate = None;
-        self
-    }
-
-    /// Calls at least `threshold` long are slow; opens when the slow-call rate in the
-    /// window reaches `percent`, in (0, 100]. Off by default.
-    pub fn slow_calls(mut self, threshold: Duration, percent: f64) -> Self {
-        self.config.slow_call_duration = Some(threshold);
-        self.config.slow_call_rate = Some(percent);
-        self
-    }
-
-    /// The window the rates are measured over (default the last 100 calls).
-    pub fn window(mut self, window: Window) -> Self {
-        self.config.window = window;
-        self
-    }
-
-    /// No rate is judged before the window holds `n` calls (default 10).
-    pub fn minimum_calls(mut self, n: u32) -> Self {
-        self.config.minimum_calls = n;
-        self
-    }
-
-    /// The wait before the first probe after opening (default 5 s).
-    pub fn open_wait(mut self, wait: Duration) -> Self {
-        self.config.open_wait = wait;
-        self
-    }
-
-    /// Each consecutive re-open multiplies the wait by `factor` (>= 1), up to `max`
-    /// (default 2 and 60 s). A successful close resets the wait.
-    pub fn backoff(mut self, factor: f64, max: Duration) -> Self {
-        self.config.backoff_factor = factor;
-        self.config.open_wait_max = max;
-        self
-    }
-
-    /// Shortens each open wait by a random fraction in `[0, fraction)`, `fraction` in
-    /// [0, 1), so that many breakers opened together do not probe together (default 0).
-    pub fn jitter(mut self, fraction: f64) -> Self {
-        self.config.jitter = fraction;
-        self
-    }
-
-    /// Seeds the jitter's generator, for reproducible waits (default: a random seed).
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.config.jitter_seed = Some(seed);
-        self
-    }
-
-    /// Half-open admits at most `probes` calls at once and closes after `successes`
-    /// successful probes (default 3 and 3). Each is at least 1 and at most 65535.
-    pub fn half_open(mut self, probes: u32, successes: u32) -> Self {
-        self.config.half_open_probes = probes;
-        self.config.half_open_successes = successes;
-        self
-    }
-
-    /// Validates every field.
-    pub fn build(self) -> Result<BreakerConfig, ConfigError> {
-        let c = self.config;
+    /// Checks every field; the first that breaks its rule is named.
+    pub(crate) fn validate(self) -> Result<BreakerConfig, ConfigError> {
+        let c = self;
         if c.consecutive_failures == Some(0) {
             return Err(ConfigError::new(
                 "consecutive_failures",
@@ -342,14 +247,15 @@ fn check_percent(field: &'static str, value: Option<f64>) -> Result<(), ConfigEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Breaker, BreakerBuilder};
 
-    fn field(b: BreakerConfigBuilder) -> &'static str {
+    fn field(b: BreakerBuilder) -> &'static str {
         b.build().expect_err("should be refused").field()
     }
 
     #[test]
     fn every_bad_field_is_named() {
-        let b = BreakerConfig::builder;
+        let b = Breaker::builder;
         assert_eq!(field(b().consecutive_failures(0)), "consecutive_failures");
         assert_eq!(field(b().failure_rate(0.0)), "failure_rate");
         assert_eq!(field(b().failure_rate(100.5)), "failure_rate");
@@ -398,11 +304,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let c = BreakerConfig::builder()
+        let breaker = Breaker::builder()
             .open_wait(Duration::from_millis(100))
             .backoff(3.0, Duration::from_secs(2))
             .build()
             .unwrap();
+        let c = breaker.config();
         let waits: Vec<_> = (0..5).map(|k| c.open_wait_for(k).as_millis()).collect();
         assert_eq!(waits, [100, 300, 900, 2000, 2000]);
         assert_eq!(c.open_wait_for(u32::MAX), Duration::from_secs(2));

@@ -1,19 +1,18 @@
-//! One breaker per key (for example per upstream host), with bounded memory.
+//! The keyed table: one breaker per key (for example per upstream host), with bounded
+//! memory.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::task::{Context, Poll};
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use tollgate_core::sync::{Arc, AtomicU64, Ordering, RwLock};
 use tollgate_core::{Clock, ConfigError, Reason, Rejection, SystemClock, Timestamp};
-use tower::BoxError;
-use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::future::ResponseFuture;
-use crate::{Breaker, BreakerConfig, Classifier, DefaultClassifier, State};
+use crate::config::BreakerConfig;
+use crate::snapshot::KeyedBreakersSnapshot;
+use crate::{Breaker, BreakerBuilder, State};
 
 /// A table of breakers, one per key, all with one configuration.
 ///
@@ -29,15 +28,19 @@ use crate::{Breaker, BreakerConfig, Classifier, DefaultClassifier, State};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tollgate_breaker::{BreakerConfig, KeyedBreakers, Outcome, State};
+/// use tollgate_breaker::{Breaker, KeyedBreakers, Outcome, State};
 /// use tollgate_core::ManualClock;
 ///
-/// let config = BreakerConfig::builder().name("hosts").no_failure_rate().consecutive_failures(1).build()?;
-/// let table = KeyedBreakers::with_clock(config, 2, Duration::from_secs(60), ManualClock::new())?;
-/// table.get(&"a.example").unwrap().try_acquire()?.record(Outcome::Failure);
-/// assert_eq!(table.get(&"a.example").unwrap().state(), State::Open);
-/// assert_eq!(table.get(&"b.example").unwrap().state(), State::Closed);
-/// assert_eq!(table.get(&"a.example").unwrap().name(), "hosts/a.example");
+/// let table = KeyedBreakers::builder()
+///     .breaker(Breaker::builder().name("hosts").no_failure_rate().consecutive_failures(1))
+///     .max_keys(2)
+///     .idle_after(Duration::from_secs(60))
+///     .clock(ManualClock::new())
+///     .build()?;
+/// table.get(&"a.example")?.try_acquire()?.record(Outcome::Failure);
+/// assert_eq!(table.get(&"a.example")?.state(), State::Open);
+/// assert_eq!(table.get(&"b.example")?.state(), State::Closed);
+/// assert_eq!(table.get(&"a.example")?.name(), "hosts/a.example");
 /// assert_eq!(table.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -51,6 +54,11 @@ struct Table<K, C> {
     max_keys: usize,
     idle_after: Duration,
     map: RwLock<HashMap<K, Entry<C>>>,
+    /// Calls admitted by evicted breakers.
+    retired_admitted: AtomicU64,
+    /// Calls refused by evicted breakers, and by the table itself.
+    retired_rejected: AtomicU64,
+    evicted: AtomicU64,
 }
 
 struct Entry<C> {
@@ -71,22 +79,22 @@ impl<K, C> fmt::Debug for KeyedBreakers<K, C> {
         f.debug_struct("KeyedBreakers")
             .field("name", &self.inner.config.name())
             .field("max_keys", &self.inner.max_keys)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-impl<K> KeyedBreakers<K, SystemClock>
-where
-    K: Hash + Eq + Clone + fmt::Display,
-{
-    /// A table of at most `max_keys` breakers; closed breakers unused for
-    /// `idle_after` are the first to be evicted.
-    pub fn new(
-        config: BreakerConfig,
-        max_keys: usize,
-        idle_after: Duration,
-    ) -> Result<Self, ConfigError> {
-        Self::with_clock(config, max_keys, idle_after, SystemClock::new())
+impl<K> KeyedBreakers<K, SystemClock> {
+    /// A builder: every breaker of the table is built from one
+    /// [`BreakerBuilder`] ([`breaker`](KeyedBreakersBuilder::breaker)); at most
+    /// 10 000 keys, closed breakers idle after 5 minutes, on the system clock by default.
+    pub fn builder() -> KeyedBreakersBuilder<K> {
+        KeyedBreakersBuilder {
+            breaker: Breaker::builder(),
+            max_keys: 10_000,
+            idle_after: Duration::from_secs(300),
+            clock: SystemClock::new(),
+            key: PhantomData,
+        }
     }
 }
 
@@ -95,27 +103,6 @@ where
     K: Hash + Eq + Clone + fmt::Display,
     C: Clock,
 {
-    /// [`new`](Self::new) with a clock.
-    pub fn with_clock(
-        config: BreakerConfig,
-        max_keys: usize,
-        idle_after: Duration,
-        clock: C,
-    ) -> Result<Self, ConfigError> {
-        if max_keys == 0 {
-            return Err(ConfigError::new("max_keys", "must be at least 1"));
-        }
-        Ok(KeyedBreakers {
-            inner: Arc::new(Table {
-                config,
-                clock,
-                max_keys,
-                idle_after,
-                map: RwLock::new(HashMap::new()),
-            }),
-        })
-    }
-
     /// The breaker of `key`, created if absent; `Err` if the table is full of breakers
     /// that cannot be evicted.
     pub fn get(&self, key: &K) -> Result<Breaker<C>, Rejection> {
@@ -139,7 +126,7 @@ where
             return Ok(entry.breaker.clone());
         }
         if map.len() >= table.max_keys {
-            evict_idle(&mut map, now, table.idle_after);
+            table.evict_idle(&mut map, now);
         }
         if map.len() >= table.max_keys {
             // Relaxed: see `get`.
@@ -148,20 +135,14 @@ where
                 .filter(|(_, e)| e.breaker.state() == State::Closed)
                 .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    map.remove(&k);
-                }
-                None => {
-                    return Err(
-                        Rejection::new(Reason::KeyTableFull).with_name(table.config.name.clone())
-                    )
-                }
+            match oldest.and_then(|k| map.remove(&k)) {
+                Some(entry) => table.retire(&entry.breaker),
+                None => return Err(table.refuse(Reason::KeyTableFull)),
             }
         }
         let mut config = table.config.clone();
         config.name = format!("{}/{key}", table.config.name()).into();
-        let breaker = Breaker::with_clock(config, table.clock.clone());
+        let breaker = Breaker::from_parts(config, table.clock.clone());
         map.insert(
             key.clone(),
             Entry {
@@ -177,10 +158,12 @@ where
         let now = self.inner.clock.now();
         let mut map = self.inner.map.write().unwrap_or_else(|e| e.into_inner());
         let before = map.len();
-        evict_idle(&mut map, now, self.inner.idle_after);
+        self.inner.evict_idle(&mut map, now);
         before - map.len()
     }
+}
 
+impl<K, C: Clock> KeyedBreakers<K, C> {
     /// How many breakers the table holds.
     pub fn len(&self) -> usize {
         self.inner
@@ -194,136 +177,151 @@ where
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-fn evict_idle<K, C: Clock>(map: &mut HashMap<K, Entry<C>>, now: Timestamp, idle_after: Duration) {
-    map.retain(|_, e| {
-        // Relaxed: see `get`.
-        let last = Timestamp::from_nanos(e.last_used.load(Ordering::Relaxed));
-        e.breaker.state() != State::Closed || now - last < idle_after
-    });
-}
-
-// ===== layer and service =====
-
-/// One breaker per key of the request: `key` extracts it (for example the authority of
-/// a client request's URI). See [`KeyedBreakers`] for the bounds.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use std::time::Duration;
-/// use tollgate_breaker::{BreakerConfig, KeyedBreakers, KeyedCircuitBreakerLayer};
-/// use tower::{service_fn, ServiceBuilder, ServiceExt};
-///
-/// let table = KeyedBreakers::new(BreakerConfig::default(), 1000, Duration::from_secs(300))?;
-/// let svc = ServiceBuilder::new()
-///     .layer(KeyedCircuitBreakerLayer::new(table.clone(), |host: &&'static str| *host))
-///     .service(service_fn(|host: &'static str| async move { Ok::<_, std::io::Error>(host.len()) }));
-/// assert_eq!(svc.oneshot("db.internal").await.unwrap(), 11);
-/// assert_eq!(table.len(), 1);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct KeyedCircuitBreakerLayer<K, F, C = SystemClock, Cl = DefaultClassifier> {
-    table: KeyedBreakers<K, C>,
-    key: F,
-    classifier: Cl,
-}
-
-impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C, DefaultClassifier> {
-    /// A layer over `table`, keying requests with `key`.
-    pub fn new(table: KeyedBreakers<K, C>, key: F) -> Self {
-        KeyedCircuitBreakerLayer {
-            table,
-            key,
-            classifier: DefaultClassifier,
-        }
-    }
-}
-
-impl<K, F, C, Cl> KeyedCircuitBreakerLayer<K, F, C, Cl> {
-    /// Classifies outcomes with `classifier`.
-    pub fn classifier<Cl2>(self, classifier: Cl2) -> KeyedCircuitBreakerLayer<K, F, C, Cl2> {
-        KeyedCircuitBreakerLayer {
-            table: self.table,
-            key: self.key,
-            classifier,
-        }
-    }
-}
-
-impl<S, K, F: Clone, C, Cl: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, F, C, Cl> {
-    type Service = KeyedCircuitBreaker<S, K, F, C, Cl>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        KeyedCircuitBreaker {
-            inner,
-            table: self.table.clone(),
-            key: self.key.clone(),
-            classifier: self.classifier.clone(),
-        }
-    }
-}
-
-/// The service of [`KeyedCircuitBreakerLayer`].
-///
-/// See [`KeyedCircuitBreakerLayer`] for an example.
-#[derive(Debug, Clone)]
-pub struct KeyedCircuitBreaker<S, K, F, C = SystemClock, Cl = DefaultClassifier> {
-    inner: S,
-    table: KeyedBreakers<K, C>,
-    key: F,
-    classifier: Cl,
-}
-
-impl<S, K, F, C, Cl> KeyedCircuitBreaker<S, K, F, C, Cl> {
-    /// The table of breakers.
-    pub fn table(&self) -> &KeyedBreakers<K, C> {
-        &self.table
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, Req, K, F, C, Cl> Service<Req> for KeyedCircuitBreaker<S, K, F, C, Cl>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    K: Hash + Eq + Clone + fmt::Display,
-    F: Fn(&Req) -> K,
-    C: Clock,
-    Cl: Classifier<S::Response, S::Error>,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C, Cl>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let key = (self.key)(&req);
-        match self.table.get(&key).and_then(|b| b.try_acquire()) {
-            Ok(permit) => {
-                ResponseFuture::called(self.inner.call(req), permit, self.classifier.clone())
+    /// The table's counters and how many of its breakers are open: see
+    /// [`KeyedBreakersSnapshot`]. Takes the table's read lock for a pass over the keys.
+    pub fn snapshot(&self) -> KeyedBreakersSnapshot {
+        let table = &self.inner;
+        let map = table.map.read().unwrap_or_else(|e| e.into_inner());
+        // Relaxed (all three): figures for metrics; eviction updates them under the
+        // write lock we exclude here.
+        let mut s = KeyedBreakersSnapshot {
+            keys: map.len(),
+            admitted: table.retired_admitted.load(Ordering::Relaxed),
+            rejected: table.retired_rejected.load(Ordering::Relaxed),
+            open: 0,
+            half_open: 0,
+            evicted: table.evicted.load(Ordering::Relaxed),
+        };
+        for entry in map.values() {
+            let (admitted, rejected) = entry.breaker.totals();
+            s.admitted = s.admitted.wrapping_add(admitted);
+            s.rejected = s.rejected.wrapping_add(rejected);
+            match entry.breaker.state() {
+                State::Open | State::ForcedOpen => s.open += 1,
+                State::HalfOpen => s.half_open += 1,
+                State::Closed | State::Disabled => {}
             }
-            Err(rejection) => ResponseFuture::rejected(rejection),
         }
+        s
+    }
+
+    /// The rejection of a request that has no key, counted.
+    #[cold]
+    pub(crate) fn missing_key(&self) -> Rejection {
+        self.inner.refuse(Reason::MissingKey)
+    }
+}
+
+impl<K, C: Clock> Table<K, C> {
+    fn evict_idle(&self, map: &mut HashMap<K, Entry<C>>, now: Timestamp) {
+        map.retain(|_, e| {
+            // Relaxed: see `get`.
+            let last = Timestamp::from_nanos(e.last_used.load(Ordering::Relaxed));
+            let keep = e.breaker.state() != State::Closed || now - last < self.idle_after;
+            if !keep {
+                self.retire(&e.breaker);
+            }
+            keep
+        });
+    }
+
+    /// Keeps the counts of a breaker leaving the table (under the write lock).
+    fn retire(&self, breaker: &Breaker<C>) {
+        let (admitted, rejected) = breaker.totals();
+        // Relaxed (all three): counters for metrics.
+        self.retired_admitted.fetch_add(admitted, Ordering::Relaxed);
+        self.retired_rejected.fetch_add(rejected, Ordering::Relaxed);
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refuse(&self, reason: Reason) -> Rejection {
+        // Relaxed: a counter for metrics.
+        self.retired_rejected.fetch_add(1, Ordering::Relaxed);
+        Rejection::new(reason).with_name(self.config.name.clone())
+    }
+}
+
+/// Builds [`KeyedBreakers`]: see [`KeyedBreakers::builder`] and the example there.
+#[derive(Debug)]
+pub struct KeyedBreakersBuilder<K, C = SystemClock> {
+    breaker: BreakerBuilder,
+    max_keys: usize,
+    idle_after: Duration,
+    clock: C,
+    key: PhantomData<fn() -> K>,
+}
+
+impl<K, C> KeyedBreakersBuilder<K, C> {
+    /// The policies of every breaker in the table, as a [`Breaker::builder`] (its name
+    /// prefixes each breaker's name). The table's clock is set with
+    /// [`clock`](Self::clock), here.
+    pub fn breaker(mut self, breaker: BreakerBuilder) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The most breakers the table holds, at least 1 (default 10 000).
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// Closed breakers unused for this long are the first to be evicted (default 5 min).
+    pub fn idle_after(mut self, idle_after: Duration) -> Self {
+        self.idle_after = idle_after;
+        self
+    }
+
+    /// Reads time from `clock` instead of the system clock, for every breaker.
+    pub fn clock<C2: Clock>(self, clock: C2) -> KeyedBreakersBuilder<K, C2> {
+        KeyedBreakersBuilder {
+            breaker: self.breaker,
+            max_keys: self.max_keys,
+            idle_after: self.idle_after,
+            clock,
+            key: PhantomData,
+        }
+    }
+}
+
+impl<K, C: Clock> KeyedBreakersBuilder<K, C> {
+    /// Validates the breakers' policies and the table's bounds.
+    pub fn build(self) -> Result<KeyedBreakers<K, C>, ConfigError> {
+        let config = self.breaker.config.validate()?;
+        if self.max_keys == 0 {
+            return Err(ConfigError::new("max_keys", "must be at least 1"));
+        }
+        Ok(KeyedBreakers {
+            inner: Arc::new(Table {
+                config,
+                clock: self.clock,
+                max_keys: self.max_keys,
+                idle_after: self.idle_after,
+                map: RwLock::new(HashMap::new()),
+                retired_admitted: AtomicU64::new(0),
+                retired_rejected: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_bounds_and_policies_are_named() {
+        let err = KeyedBreakers::<u32>::builder()
+            .max_keys(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "max_keys");
+        let err = KeyedBreakers::<u32>::builder()
+            .breaker(Breaker::builder().minimum_calls(0))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "minimum_calls");
     }
 }

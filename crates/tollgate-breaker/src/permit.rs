@@ -44,14 +44,16 @@ impl Outcome {
 /// ignored if the breaker has changed generation since the permit was issued.
 ///
 /// ```
-/// use tollgate_breaker::{Breaker, BreakerConfig, Outcome};
+/// use tollgate_breaker::{Breaker, Outcome};
 ///
-/// let breaker = Breaker::new(BreakerConfig::default());
-/// let permit = breaker.try_acquire().unwrap();
+/// let breaker = Breaker::builder().build()?;
+/// let permit = breaker.try_acquire()?;
 /// assert!(!permit.is_probe());
 /// permit.record(Outcome::Success);
-/// drop(breaker.try_acquire().unwrap()); // cancelled: not counted
-/// assert_eq!(breaker.snapshot().calls, 1);
+/// drop(breaker.try_acquire()?); // cancelled: admitted, but its outcome not counted
+/// let s = breaker.snapshot();
+/// assert_eq!((s.admitted, s.calls), (2, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "dropping a permit unrecorded counts the call as cancelled"]
 pub struct Permit<C = SystemClock> {

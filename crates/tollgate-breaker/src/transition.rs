@@ -1,4 +1,4 @@
-//! What a breaker tells the world: its transitions and its snapshot.
+//! What a breaker tells the world as it happens: its transitions.
 
 use std::fmt;
 use std::time::Duration;
@@ -87,15 +87,16 @@ impl fmt::Display for TransitionReason {
 /// One state change, as sent on [`Breaker::subscribe`](crate::Breaker::subscribe).
 ///
 /// ```
-/// use tollgate_breaker::{Breaker, BreakerConfig, State, TransitionReason};
+/// use tollgate_breaker::{Breaker, State, TransitionReason};
 ///
-/// let breaker = Breaker::new(BreakerConfig::default());
+/// let breaker = Breaker::builder().build()?;
 /// let rx = breaker.subscribe();
 /// assert_eq!(rx.borrow().to, State::Closed);
 /// assert_eq!(rx.borrow().reason, TransitionReason::Created);
 /// breaker.force_open();
 /// assert_eq!(rx.borrow().from, State::Closed);
 /// assert_eq!(rx.borrow().to, State::ForcedOpen);
+/// # Ok::<(), tollgate_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -110,48 +111,6 @@ pub struct Transition {
     pub at: Timestamp,
     /// How long the breaker stays open before probing (zero unless `to` is open).
     pub open_for: Duration,
-}
-
-/// A breaker's state and counters, cheap to take: see [`Breaker::snapshot`](crate::Breaker::snapshot).
-///
-/// ```
-/// use tollgate_breaker::{Breaker, BreakerConfig, Outcome, State};
-///
-/// let breaker = Breaker::new(BreakerConfig::default());
-/// breaker.try_acquire().unwrap().record(Outcome::Failure);
-/// breaker.try_acquire().unwrap().record(Outcome::Success);
-/// let s = breaker.snapshot();
-/// assert_eq!(s.state, State::Closed);
-/// assert_eq!((s.calls, s.failures), (2, 1));
-/// assert_eq!(s.failure_rate, 50.0);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// The current state.
-    pub state: State,
-    /// Calls in the window.
-    pub calls: u64,
-    /// Failed calls in the window.
-    pub failures: u64,
-    /// Slow calls in the window.
-    pub slow_calls: u64,
-    /// Failed calls in the window, in percent (0 when the window is empty).
-    pub failure_rate: f64,
-    /// Slow calls in the window, in percent (0 when the window is empty).
-    pub slow_call_rate: f64,
-    /// Failures in a row, in the closed state.
-    pub consecutive_failures: u32,
-    /// Half-open probes in flight.
-    pub probes_in_flight: u32,
-    /// Successful probes in this half-open period.
-    pub probe_successes: u32,
-    /// Time since the current state was entered.
-    pub time_in_state: Duration,
-    /// Time left before probing, when open.
-    pub retry_after: Option<Duration>,
-    /// Transitions since the breaker was created.
-    pub transitions: u64,
 }
 
 pub(crate) fn percent(part: u64, whole: u64) -> f64 {

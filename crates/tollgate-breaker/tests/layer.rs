@@ -5,23 +5,18 @@
 use std::time::Duration;
 
 use tokio_test::{assert_pending, assert_ready_ok, task};
-use tollgate_breaker::{
-    Breaker, BreakerConfig, CircuitBreakerLayer, KeyedBreakers, KeyedCircuitBreakerLayer, Outcome,
-    State,
-};
-use tollgate_core::{ManualClock, Reason, Rejection, TokioClock};
-use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
+use tollgate_breaker::{Breaker, BreakerBuilder, BreakerLayer, KeyedBreakers, Outcome, State};
+use tollgate_core::{BoxError, ManualClock, Reason, Rejection, TokioClock};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_test::mock;
 
-fn consecutive(n: u32) -> BreakerConfig {
-    BreakerConfig::builder()
+fn consecutive(n: u32) -> BreakerBuilder {
+    Breaker::builder()
         .name("upstream")
         .no_failure_rate()
         .consecutive_failures(n)
         .open_wait(Duration::from_secs(1))
         .half_open(1, 1)
-        .build()
-        .unwrap()
 }
 
 fn rejection(err: &BoxError) -> &Rejection {
@@ -31,8 +26,8 @@ fn rejection(err: &BoxError) -> &Rejection {
 
 #[tokio::test]
 async fn poll_ready_passes_through_and_an_open_breaker_never_calls_inner() {
-    let breaker = Breaker::with_clock(consecutive(1), ManualClock::new());
-    let layer = CircuitBreakerLayer::from_breaker(breaker.clone());
+    let breaker = consecutive(1).clock(ManualClock::new()).build().unwrap();
+    let layer = BreakerLayer::new(breaker.clone());
     let (mut svc, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
 
     handle.allow(0);
@@ -60,27 +55,32 @@ async fn poll_ready_passes_through_and_an_open_breaker_never_calls_inner() {
         handle.poll_request().is_pending(),
         "no request reached the inner service"
     );
+    let s = svc.get_ref().snapshot();
+    assert_eq!((s.admitted, s.rejected, s.state), (1, 1, State::Open));
 }
 
 #[tokio::test]
 async fn clones_share_one_breaker() {
-    let layer = CircuitBreakerLayer::new(consecutive(2));
+    let layer = BreakerLayer::new(consecutive(2).build().unwrap());
     let failing = tower::service_fn(|_: ()| async { Err::<(), _>(std::io::Error::other("x")) });
     let a = layer.layer(failing);
     let b = a.clone();
     let _ = a.oneshot(()).await;
     let _ = b.clone().oneshot(()).await;
-    assert_eq!(layer.breaker().state(), State::Open);
+    assert_eq!(layer.snapshot().state, State::Open);
     let err = b.oneshot(()).await.unwrap_err();
     assert_eq!(rejection(&err).reason(), Reason::CircuitOpen);
+    assert_eq!(
+        (layer.snapshot().admitted, layer.snapshot().rejected),
+        (2, 1)
+    );
 }
 
 #[tokio::test]
 async fn a_cancelled_call_counts_as_neither_and_returns_a_probe_permit() {
     let clock = ManualClock::new();
-    let breaker = Breaker::with_clock(consecutive(1), clock.clone());
-    let (mut svc, mut handle) =
-        mock::spawn_layer::<(), (), _>(CircuitBreakerLayer::from_breaker(breaker.clone()));
+    let breaker = consecutive(1).clock(clock.clone()).build().unwrap();
+    let (mut svc, mut handle) = mock::spawn_layer::<(), (), _>(BreakerLayer::new(breaker.clone()));
     handle.allow(10);
 
     // Closed: a dropped call is not recorded.
@@ -104,17 +104,15 @@ async fn a_cancelled_call_counts_as_neither_and_returns_a_probe_permit() {
 
 #[tokio::test(start_paused = true)]
 async fn an_inner_timeout_counts_as_failure_and_slow() {
-    let breaker = Breaker::with_clock(
-        BreakerConfig::builder()
-            .no_failure_rate()
-            .slow_calls(Duration::from_secs(10), 100.0)
-            .minimum_calls(2)
-            .build()
-            .unwrap(),
-        TokioClock::new(),
-    );
+    let breaker = Breaker::builder()
+        .no_failure_rate()
+        .slow_calls(Duration::from_secs(10), 100.0)
+        .minimum_calls(2)
+        .clock(TokioClock::new())
+        .build()
+        .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(CircuitBreakerLayer::from_breaker(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .timeout(Duration::from_millis(100))
         .service(tower::service_fn(|_: ()| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -131,14 +129,16 @@ async fn an_inner_timeout_counts_as_failure_and_slow() {
 #[tokio::test]
 async fn keyed_breakers_are_independent_and_bounded() {
     let clock = ManualClock::new();
-    let table =
-        KeyedBreakers::with_clock(consecutive(1), 2, Duration::from_secs(60), clock.clone())
-            .unwrap();
+    let table = KeyedBreakers::builder()
+        .breaker(consecutive(1))
+        .max_keys(2)
+        .idle_after(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let layer = BreakerLayer::keyed(table.clone(), |req: &(&'static str, bool)| Some(req.0));
     let svc = ServiceBuilder::new()
-        .layer(KeyedCircuitBreakerLayer::new(
-            table.clone(),
-            |req: &(&'static str, bool)| req.0,
-        ))
+        .layer(layer.clone())
         .service(tower::service_fn(
             |(_, ok): (&'static str, bool)| async move {
                 if ok {
@@ -161,6 +161,10 @@ async fn keyed_breakers_are_independent_and_bounded() {
     let _ = svc.clone().oneshot(("d", false)).await;
     let err = svc.clone().oneshot(("e", true)).await.unwrap_err();
     assert_eq!(rejection(&err).reason(), Reason::KeyTableFull);
+    let s = layer.snapshot();
+    assert_eq!((s.keys, s.open, s.evicted), (2, 2, 2));
+    // a: 1 failure + 1 refusal; b: 1 (evicted); c: 1 (evicted); d: 1; e: refused by the table.
+    assert_eq!((s.admitted, s.rejected), (4, 2));
     // Idle closed breakers are swept.
     table.get(&"a").unwrap().reset();
     clock.advance(Duration::from_secs(61));
@@ -170,4 +174,29 @@ async fn keyed_breakers_are_independent_and_bounded() {
         "the reset 'a' is idle and closed; 'd' is open"
     );
     assert_eq!(table.len(), 1);
+    assert_eq!(table.snapshot().evicted, 3);
+}
+
+#[tokio::test]
+async fn a_keyed_request_without_a_key_is_refused_and_never_reaches_inner() {
+    let table = KeyedBreakers::builder()
+        .breaker(consecutive(1))
+        .build()
+        .unwrap();
+    let layer = BreakerLayer::keyed(table, |host: &Option<&'static str>| *host);
+    let (mut svc, mut handle) = mock::spawn_layer::<Option<&'static str>, (), _>(layer.clone());
+    handle.allow(1);
+    assert_ready_ok!(svc.poll_ready());
+    let err = svc.call(None).await.unwrap_err();
+    let r = rejection(&err);
+    assert_eq!(
+        (r.reason(), r.name()),
+        (Reason::MissingKey, Some("upstream"))
+    );
+    assert!(
+        handle.poll_request().is_pending(),
+        "the inner service saw nothing"
+    );
+    let s = layer.snapshot();
+    assert_eq!((s.keys, s.admitted, s.rejected), (0, 0, 1));
 }

@@ -7,25 +7,26 @@
 use std::time::Duration;
 
 use loom::thread;
-use tollgate_breaker::{Breaker, BreakerConfig, Outcome, State, Window};
+use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, State, Window};
 use tollgate_core::{ManualClock, Timestamp};
 
 const WAIT: Duration = Duration::from_secs(1);
 
-fn config(probes: u32, successes: u32) -> BreakerConfig {
-    BreakerConfig::builder()
+fn config(probes: u32, successes: u32) -> BreakerBuilder {
+    Breaker::builder()
         .no_failure_rate()
         .consecutive_failures(1)
         .open_wait(WAIT)
         .half_open(probes, successes)
-        .build()
-        .unwrap()
 }
 
 /// A breaker whose open wait has just elapsed: the next caller half-opens it.
 fn ready_to_probe(probes: u32, successes: u32) -> Breaker<ManualClock> {
     let clock = ManualClock::new();
-    let breaker = Breaker::with_clock(config(probes, successes), clock.clone());
+    let breaker = config(probes, successes)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     breaker.try_acquire().unwrap().record(Outcome::Failure);
     assert_eq!(breaker.state(), State::Open);
     clock.advance(WAIT);
@@ -67,7 +68,7 @@ fn half_open_never_exceeds_k_probes() {
 fn exactly_one_caller_performs_each_transition() {
     loom::model(|| {
         let clock = ManualClock::new();
-        let breaker = Breaker::with_clock(config(2, 1), clock.clone());
+        let breaker = config(2, 1).clock(clock.clone()).build().unwrap();
         let permits = [
             breaker.try_acquire().unwrap(),
             breaker.try_acquire().unwrap(),
@@ -126,15 +127,13 @@ fn a_cancelled_probe_always_returns_its_permit() {
 #[test]
 fn concurrent_recording_loses_no_count() {
     loom::model(|| {
-        let breaker = Breaker::with_clock(
-            BreakerConfig::builder()
-                .failure_rate(100.0)
-                .window(Window::Count(2))
-                .minimum_calls(2)
-                .build()
-                .unwrap(),
-            ManualClock::new(),
-        );
+        let breaker = Breaker::builder()
+            .failure_rate(100.0)
+            .window(Window::Count(2))
+            .minimum_calls(2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         let handles: Vec<_> = [Outcome::Success, Outcome::Success, Outcome::Failure]
             .into_iter()
             .map(|outcome| {
@@ -159,15 +158,13 @@ fn concurrent_recording_loses_no_count() {
 #[test]
 fn a_failure_racing_a_skipped_success_is_counted() {
     loom::model(|| {
-        let breaker = Breaker::with_clock(
-            BreakerConfig::builder()
-                .failure_rate(100.0)
-                .window(Window::Count(2))
-                .minimum_calls(2)
-                .build()
-                .unwrap(),
-            ManualClock::new(),
-        );
+        let breaker = Breaker::builder()
+            .failure_rate(100.0)
+            .window(Window::Count(2))
+            .minimum_calls(2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         breaker.try_acquire().unwrap().record(Outcome::Success);
         breaker.try_acquire().unwrap().record(Outcome::Success);
         let handles: Vec<_> = [Outcome::Success, Outcome::Failure]
@@ -195,18 +192,16 @@ fn a_failure_racing_a_skipped_success_is_counted() {
 #[test]
 fn time_window_rotation_loses_no_count() {
     loom::model(|| {
-        let breaker = Breaker::with_clock(
-            BreakerConfig::builder()
-                .failure_rate(100.0)
-                .window(Window::Time {
-                    length: Duration::from_secs(2),
-                    buckets: 2,
-                })
-                .minimum_calls(10)
-                .build()
-                .unwrap(),
-            ManualClock::new(),
-        );
+        let breaker = Breaker::builder()
+            .failure_rate(100.0)
+            .window(Window::Time {
+                length: Duration::from_secs(2),
+                buckets: 2,
+            })
+            .minimum_calls(10)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
         let t = Timestamp::from_nanos(1_000_000_000);
         let handles: Vec<_> = (0..2)
             .map(|_| {

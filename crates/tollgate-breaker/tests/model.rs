@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tollgate_breaker::{Breaker, BreakerConfig, Outcome, Permit, State, Window};
+use tollgate_breaker::{Breaker, Outcome, Permit, State, Window};
 use tollgate_core::{ManualClock, Timestamp};
 
 #[derive(Debug, Clone)]
@@ -267,7 +267,7 @@ proptest! {
 
     #[test]
     fn breaker_decides_like_the_reference_model(p in params(), ops in prop::collection::vec(op(), 1..120)) {
-        let mut builder = BreakerConfig::builder()
+        let mut builder = Breaker::builder()
             .failure_rate(p.failure_rate)
             .window(match p.bucket_ms {
                 None => Window::Count(p.window),
@@ -287,10 +287,11 @@ proptest! {
             builder = builder.slow_calls(SLOW, t);
         }
         let clock = ManualClock::new();
-        let breaker = Breaker::with_clock(builder.build().unwrap(), clock.clone());
+        let breaker = builder.clock(clock.clone()).build().unwrap();
         let mut model = Model::new(p);
         let mut now = 0u64;
         let mut calls: Vec<(Permit<ManualClock>, ModelPermit)> = Vec::new();
+        let (mut admitted, mut rejected) = (0u64, 0u64);
 
         for (step, op) in ops.into_iter().enumerate() {
             match op {
@@ -303,10 +304,12 @@ proptest! {
                     let expected = model.acquire(now);
                     match (real, expected) {
                         (Ok(permit), Ok(m)) => {
+                            admitted += 1;
                             prop_assert_eq!(permit.is_probe(), m.probe, "step {}", step);
                             calls.push((permit, m));
                         }
                         (Err(r), Err(retry)) => {
+                            rejected += 1;
                             prop_assert_eq!(r.retry_after(), retry.map(Duration::from_nanos), "step {}", step);
                         }
                         (real, expected) => prop_assert!(false, "step {}: real {:?}, model {:?}", step, real.map(|_| ()), expected),
@@ -338,6 +341,7 @@ proptest! {
             }
             let s = breaker.snapshot_at(Timestamp::from_nanos(now));
             prop_assert_eq!(s.state, model.state, "step {}", step);
+            prop_assert_eq!((s.admitted, s.rejected), (admitted, rejected), "step {}", step);
             let window = model.in_window(now);
             prop_assert_eq!(s.calls, window.len() as u64, "step {}", step);
             prop_assert_eq!(s.failures, window.iter().filter(|c| c.0).count() as u64, "step {}", step);

@@ -3,21 +3,16 @@
 
 use std::time::Duration;
 
-use tollgate_breaker::{
-    Breaker, BreakerConfig, BreakerConfigBuilder, Outcome, State, TransitionReason, Window,
-};
+use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, State, TransitionReason, Window};
 use tollgate_core::{Clock, ManualClock, Reason};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn breaker(builder: BreakerConfigBuilder) -> (Breaker<ManualClock>, ManualClock) {
+fn breaker(builder: BreakerBuilder) -> (Breaker<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
-    (
-        Breaker::with_clock(builder.build().unwrap(), clock.clone()),
-        clock,
-    )
+    (builder.clock(clock.clone()).build().unwrap(), clock)
 }
 
 fn call(b: &Breaker<ManualClock>, outcome: Outcome) {
@@ -32,8 +27,8 @@ fn retry_after(b: &Breaker<ManualClock>) -> Option<Duration> {
     r.retry_after()
 }
 
-fn consecutive(n: u32) -> BreakerConfigBuilder {
-    BreakerConfig::builder()
+fn consecutive(n: u32) -> BreakerBuilder {
+    Breaker::builder()
         .no_failure_rate()
         .consecutive_failures(n)
         .open_wait(ms(1000))
@@ -61,7 +56,7 @@ fn consecutive_failures_open_and_a_success_resets_the_run() {
 #[test]
 fn failure_rate_waits_for_minimum_calls_then_opens() {
     let (b, _) = breaker(
-        BreakerConfig::builder()
+        Breaker::builder()
             .failure_rate(50.0)
             .window(Window::Count(4))
             .minimum_calls(3),
@@ -84,7 +79,7 @@ fn failure_rate_waits_for_minimum_calls_then_opens() {
 #[test]
 fn count_window_forgets_the_oldest_call() {
     let (b, _) = breaker(
-        BreakerConfig::builder()
+        Breaker::builder()
             .failure_rate(60.0)
             .window(Window::Count(5))
             .minimum_calls(5),
@@ -115,7 +110,7 @@ fn count_window_forgets_the_oldest_call() {
 #[test]
 fn time_window_rolls_over_by_bucket() {
     let (b, clock) = breaker(
-        BreakerConfig::builder()
+        Breaker::builder()
             .failure_rate(50.0)
             .window(Window::Time {
                 length: ms(1000),
@@ -142,7 +137,7 @@ fn time_window_rolls_over_by_bucket() {
 #[test]
 fn slow_calls_open_on_their_rate_and_timeouts_are_slow() {
     let (b, clock) = breaker(
-        BreakerConfig::builder()
+        Breaker::builder()
             .no_failure_rate()
             .slow_calls(ms(100), 50.0)
             .window(Window::Count(10))
@@ -337,11 +332,14 @@ fn snapshot_and_watch_report_every_transition() {
         (ms(1500), Some(Duration::ZERO))
     );
     assert_eq!((s.calls, s.failures, s.failure_rate), (2, 2, 100.0));
+    assert_eq!((s.admitted, s.rejected), (2, 0));
     let probe = b.try_acquire().unwrap();
     assert_eq!(rx.borrow_and_update().to, State::HalfOpen);
     probe.record(Outcome::Failure);
     assert_eq!(rx.borrow_and_update().to, State::Open);
-    assert_eq!(b.snapshot().transitions, 3);
+    assert!(b.try_acquire().is_err());
+    let s = b.snapshot();
+    assert_eq!((s.transitions, s.admitted, s.rejected), (3, 3, 1));
 }
 
 #[test]

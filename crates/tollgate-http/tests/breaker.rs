@@ -8,22 +8,24 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
-use tollgate_breaker::{Breaker, BreakerConfig, State};
+use tollgate_breaker::{Breaker, BreakerLayer, State};
 use tollgate_core::{ManualClock, Reason, Rejection};
-use tollgate_http::breaker::{BreakerLayer, GrpcClassifier, HttpClassifier, ServerBreakerLayer};
+use tollgate_http::breaker::{GrpcClassifier, HttpClassifier};
+use tollgate_http::{grpc, AsResponse};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 fn breaker(failures: u32) -> (Breaker<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
-    let config = BreakerConfig::builder()
+    let breaker = Breaker::builder()
         .name("upstream")
         .no_failure_rate()
         .consecutive_failures(failures)
         .open_wait(Duration::from_millis(1500))
         .half_open(1, 1)
+        .clock(clock.clone())
         .build()
         .unwrap();
-    (Breaker::with_clock(config, clock.clone()), clock)
+    (breaker, clock)
 }
 
 fn status(code: u16) -> Response<Full<Bytes>> {
@@ -40,14 +42,14 @@ async fn http_statuses_are_classified_and_429_is_configurable() {
         let code: u16 = req.uri().path()[1..].parse().unwrap();
         Ok::<_, Infallible>(status(code))
     });
-    let call = |layer: BreakerLayer<ManualClock, HttpClassifier>, code: u16| {
+    let call = |layer: BreakerLayer<Breaker<ManualClock>, HttpClassifier>, code: u16| {
         let svc = ServiceBuilder::new().layer(layer).service(upstream);
         async move {
             let req = Request::get(format!("/{code}")).body(()).unwrap();
             svc.oneshot(req).await
         }
     };
-    let layer = BreakerLayer::new(b.clone());
+    let layer = BreakerLayer::new(b.clone()).classifier(HttpClassifier::new());
     for code in [404, 500, 429, 503, 200] {
         call(layer.clone(), code).await.unwrap();
     }
@@ -70,13 +72,13 @@ type Frames = futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infa
 /// A streaming gRPC response: headers say nothing, the trailers carry the status.
 fn grpc_stream(code: &'static str) -> Response<StreamBody<Frames>> {
     let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from_static(code));
+    trailers.insert(grpc::STATUS, HeaderValue::from_static(code));
     let frames = vec![
         Ok(Frame::data(Bytes::from_static(b"message"))),
         Ok(Frame::trailers(trailers)),
     ];
     Response::builder()
-        .header("content-type", "application/grpc")
+        .header(http::header::CONTENT_TYPE, grpc::CONTENT_TYPE)
         .body(StreamBody::new(futures::stream::iter(frames)))
         .unwrap()
 }
@@ -85,7 +87,7 @@ fn grpc_stream(code: &'static str) -> Response<StreamBody<Frames>> {
 async fn grpc_status_in_trailers_is_classified_when_the_stream_ends() {
     let (b, clock) = breaker(1);
     let svc = ServiceBuilder::new()
-        .layer(BreakerLayer::grpc(b.clone()))
+        .layer(BreakerLayer::new(b.clone()).classifier(GrpcClassifier::new()))
         .service(service_fn(|req: Request<()>| async move {
             let code = if req.uri().path() == "/fail" {
                 "14"
@@ -111,7 +113,7 @@ async fn grpc_status_in_trailers_is_classified_when_the_stream_ends() {
         "nothing is known before the trailers"
     );
     let collected = failing.into_body().collect().await.unwrap();
-    assert_eq!(collected.trailers().unwrap()["grpc-status"], "14");
+    assert_eq!(collected.trailers().unwrap()[grpc::STATUS], "14");
     assert_eq!(b.state(), State::Open);
 
     // Half-open: a probe whose body is dropped before its trailers gives its permit back.
@@ -135,7 +137,6 @@ async fn grpc_status_in_trailers_is_classified_when_the_stream_ends() {
 #[test]
 fn grpc_codes_are_configurable() {
     use tollgate_breaker::Outcome;
-    use tollgate_http::breaker::ResponseClassifier;
     let mut headers = HeaderMap::new();
     let c = GrpcClassifier::new();
     for (code, outcome) in [
@@ -146,7 +147,7 @@ fn grpc_codes_are_configurable() {
         ("14", Outcome::Failure),
         ("3", Outcome::Success),
     ] {
-        headers.insert("grpc-status", HeaderValue::from_static(code));
+        headers.insert(grpc::STATUS, HeaderValue::from_static(code));
         assert_eq!(
             c.classify_head(StatusCode::OK, &headers),
             Some(outcome),
@@ -154,9 +155,9 @@ fn grpc_codes_are_configurable() {
         );
     }
     let c = c.with_code(13, false).with_code(2, true);
-    headers.insert("grpc-status", HeaderValue::from_static("13"));
+    headers.insert(grpc::STATUS, HeaderValue::from_static("13"));
     assert_eq!(c.classify_trailers(Some(&headers)), Outcome::Success);
-    headers.insert("grpc-status", HeaderValue::from_static("2"));
+    headers.insert(grpc::STATUS, HeaderValue::from_static("2"));
     assert_eq!(c.classify_trailers(Some(&headers)), Outcome::Failure);
     assert_eq!(
         c.classify_trailers(None),
@@ -167,13 +168,23 @@ fn grpc_codes_are_configurable() {
         c.classify_head(StatusCode::BAD_GATEWAY, &HeaderMap::new()),
         Some(Outcome::Failure)
     );
+    // A malformed status in the headers decides too: a failure, not a wait for trailers.
+    headers.insert(grpc::STATUS, HeaderValue::from_static("x"));
+    assert_eq!(
+        c.classify_head(StatusCode::OK, &headers),
+        Some(Outcome::Failure)
+    );
 }
 
 #[tokio::test]
 async fn the_server_layer_answers_503_with_retry_after_and_grpc_in_kind() {
     let (b, clock) = breaker(1);
     let svc = ServiceBuilder::new()
-        .layer(ServerBreakerLayer::new(b.clone()))
+        .layer(
+            BreakerLayer::new(b.clone())
+                .classifier(HttpClassifier::new())
+                .refuse_with(AsResponse::new()),
+        )
         .service(service_fn(|_: Request<()>| async {
             Ok::<_, Infallible>(status(500))
         }));
@@ -183,14 +194,14 @@ async fn the_server_layer_answers_503_with_retry_after_and_grpc_in_kind() {
     let refused = svc.clone().oneshot(Request::new(())).await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.headers()["retry-after"], "2", "1.3 s rounded up");
-    let grpc = Request::builder()
-        .header("content-type", "application/grpc")
+    let request = Request::builder()
+        .header(http::header::CONTENT_TYPE, grpc::CONTENT_TYPE)
         .body(())
         .unwrap();
-    let refused = svc.oneshot(grpc).await.unwrap();
+    let refused = svc.oneshot(request).await.unwrap();
     assert_eq!(refused.status(), StatusCode::OK);
-    assert_eq!(refused.headers()["grpc-status"], "14");
-    assert_eq!(refused.headers()["grpc-retry-pushback-ms"], "1300");
+    assert_eq!(refused.headers()[grpc::STATUS], "14");
+    assert_eq!(refused.headers()[grpc::RETRY_PUSHBACK_MS], "1300");
 }
 
 #[cfg(feature = "tonic")]
@@ -201,7 +212,11 @@ async fn tonic_clients_get_unavailable_with_pushback() {
         .unwrap()
         .record(tollgate_breaker::Outcome::Failure);
     let svc = ServiceBuilder::new()
-        .layer(BreakerLayer::grpc(b).tonic_status())
+        .layer(
+            BreakerLayer::new(b)
+                .classifier(GrpcClassifier::new())
+                .refuse_with(tollgate_http::AsStatus),
+        )
         .service(service_fn(|_: Request<()>| async {
             Ok::<_, Infallible>(grpc_stream("0"))
         }));
@@ -209,7 +224,41 @@ async fn tonic_clients_get_unavailable_with_pushback() {
     let status = err.downcast_ref::<tonic::Status>().expect("a tonic status");
     assert_eq!(status.code(), tonic::Code::Unavailable);
     assert_eq!(
-        status.metadata().get("grpc-retry-pushback-ms").unwrap(),
+        status.metadata().get(grpc::RETRY_PUSHBACK_MS_KEY).unwrap(),
         "1500"
     );
+}
+
+#[tokio::test]
+async fn a_grpc_stream_that_fails_or_ends_without_a_status_is_a_failure() {
+    type Broken = futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::io::Error>>>;
+    let (b, _) = breaker(2);
+    let svc = ServiceBuilder::new()
+        .layer(BreakerLayer::new(b.clone()).classifier(GrpcClassifier::new()))
+        .service(service_fn(|req: Request<()>| async move {
+            let mut frames = vec![Ok(Frame::data(Bytes::from_static(b"message")))];
+            if req.uri().path() == "/error" {
+                frames.push(Err(std::io::Error::other("reset")));
+            }
+            let body: StreamBody<Broken> = StreamBody::new(futures::stream::iter(frames));
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header(http::header::CONTENT_TYPE, grpc::CONTENT_TYPE)
+                    .body(body)
+                    .unwrap(),
+            )
+        }));
+    let response = svc
+        .clone()
+        .oneshot(Request::get("/error").body(()).unwrap())
+        .await
+        .unwrap();
+    assert!(response.into_body().collect().await.is_err());
+    assert_eq!((b.snapshot().failures, b.state()), (1, State::Closed));
+    let response = svc
+        .oneshot(Request::get("/no-trailers").body(()).unwrap())
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Open, "no status at the end: a failure");
 }

@@ -1,16 +1,21 @@
-//! Circuit breakers for HTTP and gRPC, over `tollgate-breaker`.
+//! What a circuit breaker needs to know of HTTP and gRPC: which responses are failures.
 //!
-//! - [`BreakerLayer`] wraps a client (hyper, tonic's `Channel`, anything serving
-//!   `http::Request`): responses are classified by status with [`HttpClassifier`]
-//!   (5xx failures, 429 configurable) or by `grpc-status` with [`GrpcClassifier`],
-//!   also when the status comes in the trailers of a streaming response: the body is
-//!   wrapped ([`ClassifiedBody`]) and records the outcome when the stream ends. An open
-//!   breaker fails the call at once with the typed
-//!   [`Rejection`](tollgate_core::Rejection) inside the `BoxError` (or a
-//!   `tonic::Status` with feature `tonic`).
-//! - [`ServerBreakerLayer`] wraps a server's handlers: an open breaker answers
-//!   `503 Service Unavailable` with `Retry-After` (gRPC: `UNAVAILABLE` with
-//!   `grpc-retry-pushback-ms`), and the error type stays `Infallible`, as axum wants.
+//! The breaker itself is `tollgate_breaker::BreakerLayer`, the same on every stack;
+//! this module gives it classifiers, and the crate root gives it refusals:
+//!
+//! - [`HttpClassifier`] classifies by status (5xx failures, 504 a timeout, 429
+//!   configurable); the response passes unchanged.
+//! - [`GrpcClassifier`] classifies by `grpc-status`, in the headers of a trailers-only
+//!   response or in the trailers at the end of a stream: then the response's body
+//!   becomes a [`WatchedBody`](crate::body::WatchedBody) whose [`GrpcVerdict`] holds the
+//!   call's permit and records the outcome when the stream ends.
+//! - Refusals: by default an `Err(BoxError)` holding the
+//!   [`Rejection`](tollgate_core::Rejection) (clients); with
+//!   [`AsResponse`](crate::AsResponse), `503 Service Unavailable` with `Retry-After`
+//!   (gRPC: a trailers-only `UNAVAILABLE` with `grpc-retry-pushback-ms`) and the error
+//!   type kept (`Infallible` on axum and tonic servers); with `AsStatus` (feature
+//!   `tonic`), a `tonic::Status` that a tonic client reports as `UNAVAILABLE` with the
+//!   pushback.
 //!
 //! Errors from the inner service are failures, and timeouts (tower's or tokio's
 //! `Elapsed`, a tollgate deadline rejection) count as failures and slow calls. A call
@@ -20,18 +25,19 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use http::{Request, Response, StatusCode};
-//! use tollgate_breaker::{Breaker, BreakerConfig, State};
-//! use tollgate_http::breaker::{BreakerLayer, ServerBreakerLayer};
+//! use tollgate_breaker::{Breaker, BreakerLayer, State};
+//! use tollgate_http::breaker::HttpClassifier;
+//! use tollgate_http::AsResponse;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
-//! let config = BreakerConfig::builder().name("catalog").no_failure_rate().consecutive_failures(1).build()?;
-//! let breaker = Breaker::new(config);
+//! let breaker = Breaker::builder().name("catalog").no_failure_rate().consecutive_failures(1).build()?;
 //! let upstream = service_fn(|_: Request<String>| async {
 //!     Ok::<_, std::io::Error>(Response::builder().status(502).body(String::new()).unwrap())
 //! });
 //!
 //! // Client side: the 502 opens the breaker; the next call is refused with the rejection.
-//! let client = ServiceBuilder::new().layer(BreakerLayer::new(breaker.clone())).service(upstream);
+//! let layer = BreakerLayer::new(breaker.clone()).classifier(HttpClassifier::new());
+//! let client = ServiceBuilder::new().layer(layer).service(upstream);
 //! let response = client.clone().oneshot(Request::new(String::new())).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 //! assert_eq!(breaker.state(), State::Open);
@@ -42,7 +48,10 @@
 //! let handler = service_fn(|_: Request<String>| async {
 //!     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
 //! });
-//! let server = ServiceBuilder::new().layer(ServerBreakerLayer::new(breaker)).service(handler);
+//! let layer = BreakerLayer::new(breaker)
+//!     .classifier(HttpClassifier::new())
+//!     .refuse_with(AsResponse::new());
+//! let server = ServiceBuilder::new().layer(layer).service(handler);
 //! let response = server.oneshot(Request::new(String::new())).await?;
 //! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 //! assert_eq!(response.headers()["retry-after"], "5");
@@ -50,14 +59,8 @@
 //! # }
 //! ```
 
-mod body;
 mod classify;
-mod future;
-mod service;
+mod watch;
 
-pub use body::ClassifiedBody;
-pub use classify::{GrpcClassifier, HttpClassifier, ResponseClassifier};
-pub use future::ResponseFuture;
-pub use service::{
-    BoxError, BreakerLayer, BreakerService, ServerBreakerLayer, ServerBreakerService,
-};
+pub use classify::{GrpcClassifier, HttpClassifier};
+pub use watch::GrpcVerdict;
