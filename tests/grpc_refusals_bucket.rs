@@ -22,7 +22,7 @@ use tonic::{Code, Request, Status};
 const BOUND: Duration = Duration::from_secs(20);
 
 /// One cell a minute per key, burst 1: the second call of a key waits a minute.
-fn per_key() -> KeyedRateLimiter<http::HeaderValue, ManualClock> {
+fn per_key() -> KeyedRateLimiter<tollgate_http::rate_limit::HeaderValueKey, ManualClock> {
     KeyedRateLimiter::builder(Quota::per_minute(1).build().unwrap())
         .name("per-key")
         .clock(ManualClock::new())

@@ -13,6 +13,10 @@ use tollgate_core::{ManualClock, Quota, Reason};
 use tollgate_redis::{Mode, OnFailure, RedisRateLimiter};
 use tollgate_workspace::redis_server::{RedisCluster, RedisServer};
 
+/// A timeout no loaded CI machine reaches unless Redis is really gone: the tests that
+/// are not about failures must never fail over (a failover decides locally).
+const PATIENT: Duration = Duration::from_secs(2);
+
 async fn connect(server: &RedisServer) -> ConnectionManager {
     let client = redis::Client::open(server.url()).unwrap();
     let config = redis::aio::ConnectionManagerConfig::new()
@@ -53,7 +57,7 @@ proptest! {
             let clock = ManualClock::new();
             clock.advance(Duration::from_secs(1));
             let prefix = format!("diff{}", NEXT.fetch_add(1, Ordering::Relaxed));
-            let remote = RedisRateLimiter::builder(quota, connect(server).await)
+            let remote = RedisRateLimiter::builder(quota, connect(server).await).timeout(PATIENT)
                 .clock(clock.clone())
                 .client_time()
                 .prefix(prefix).unwrap()
@@ -147,15 +151,16 @@ fn four_instances_in_exact_mode_admit_the_quota_once() {
         for _ in 0..4 {
             limiters.push(
                 RedisRateLimiter::builder(quota, connect(&server).await)
+                    .timeout(PATIENT)
                     .build()
                     .unwrap(),
             );
         }
         let (admitted, elapsed) = hammer(limiters.clone(), Duration::from_millis(1500)).await;
         assert_within_bound(admitted, elapsed, quota, 0);
+        assert!(limiters.iter().all(|l| l.snapshot().failures == 0));
         let s = limiters[0].snapshot();
         assert_eq!(s.mode, Mode::Redis);
-        assert_eq!(s.failures, 0);
         assert!(
             s.local > 0,
             "refused keys are short-circuited locally: {s:?}"
@@ -173,14 +178,16 @@ fn four_instances_in_leased_mode_stay_within_the_lease_bound() {
         for _ in 0..4 {
             limiters.push(
                 RedisRateLimiter::builder(quota, connect(&server).await)
+                    .timeout(PATIENT)
                     .lease(k)
                     .unwrap()
                     .build()
                     .unwrap(),
             );
         }
-        let (admitted, elapsed) = hammer(limiters, Duration::from_millis(1500)).await;
+        let (admitted, elapsed) = hammer(limiters.clone(), Duration::from_millis(1500)).await;
         assert_within_bound(admitted, elapsed, quota, 4 * u64::from(k));
+        assert!(limiters.iter().all(|l| l.snapshot().failures == 0));
     });
 }
 
@@ -190,6 +197,7 @@ fn a_lease_of_k_cells_costs_one_round_trip_per_k_admissions() {
     runtime().block_on(async {
         let quota = Quota::per_second(10).burst(50).unwrap();
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(PATIENT)
             .lease(10)
             .unwrap()
             .lease_ttl(Duration::from_secs(60))
@@ -219,7 +227,17 @@ fn a_redis_cluster_shares_each_key_across_instances() {
         for _ in 0..3 {
             let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
             let conn = client.get_async_connection().await.unwrap();
-            limiters.push(RedisRateLimiter::builder(quota, conn).build().unwrap());
+            limiters.push(
+                RedisRateLimiter::builder(quota, conn)
+                    .timeout(PATIENT)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        // The cluster answers every node's slots before the test starts.
+        for limiter in &limiters {
+            assert!(limiter.check_key("warm-up").await.is_ok());
+            assert_eq!(limiter.snapshot().failures, 0, "{:?}", limiter.snapshot());
         }
         // Keys spread over the shards: each is still one bucket across instances.
         for key in ["alpha", "beta", "gamma", "delta"] {
@@ -240,7 +258,7 @@ fn a_redis_cluster_shares_each_key_across_instances() {
             .iter()
             .map(|n| n.cli(&["dbsize"]).trim().parse::<usize>().unwrap())
             .sum();
-        assert_eq!(keys, 4, "one Redis key per limiter key");
+        assert_eq!(keys, 5, "one Redis key per limiter key");
         assert!(
             cluster
                 .nodes()
@@ -263,7 +281,10 @@ fn child_process_hammer() {
         let client = redis::Client::open(url).unwrap();
         let conn = ConnectionManager::new(client).await.unwrap();
         let quota = Quota::per_second(200).burst(20).unwrap();
-        let limiter = RedisRateLimiter::builder(quota, conn).build().unwrap();
+        let limiter = RedisRateLimiter::builder(quota, conn)
+            .timeout(PATIENT)
+            .build()
+            .unwrap();
         let run_ms: u64 = std::env::var("TOLLGATE_REDIS_CHILD_MS")
             .unwrap()
             .parse()
@@ -327,6 +348,7 @@ fn a_killed_redis_fails_over_by_policy_and_recovers_after_restart() {
         let quota = Quota::per_second(10).burst(2).unwrap();
         let make = |conn: ConnectionManager, policy| {
             RedisRateLimiter::builder(quota, conn)
+                .timeout(PATIENT)
                 .timeout(Duration::from_millis(100))
                 .retry_after_failure(Duration::from_millis(200))
                 .on_failure(policy)
@@ -390,6 +412,7 @@ fn a_stalled_redis_triggers_the_policy_within_the_timeout() {
     runtime().block_on(async {
         let quota = Quota::per_second(10).burst(2).unwrap();
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(PATIENT)
             .timeout(Duration::from_millis(150))
             .on_failure(OnFailure::Closed)
             .unwrap()
@@ -426,6 +449,7 @@ fn arbitrary_and_very_long_keys_are_stored_bounded_and_distinct() {
     runtime().block_on(async {
         let quota = Quota::per_hour(1).build().unwrap();
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(PATIENT)
             .prefix("bad")
             .unwrap()
             .build()
@@ -473,6 +497,7 @@ fn quotas_at_the_arithmetic_limits_build_or_name_the_problem() {
             .burst(u32::MAX)
             .unwrap();
         let limiter = RedisRateLimiter::builder(fastest, connect(&server).await)
+            .timeout(PATIENT)
             .build()
             .unwrap();
         let admitted = limiter.check_key_n("fast", u32::MAX).await.unwrap();
@@ -483,6 +508,7 @@ fn quotas_at_the_arithmetic_limits_build_or_name_the_problem() {
             .build()
             .unwrap();
         let err = RedisRateLimiter::builder(ages, connect(&server).await)
+            .timeout(PATIENT)
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "quota");
@@ -491,6 +517,7 @@ fn quotas_at_the_arithmetic_limits_build_or_name_the_problem() {
             .build()
             .unwrap();
         let limiter = RedisRateLimiter::builder(slow, connect(&server).await)
+            .timeout(PATIENT)
             .build()
             .unwrap();
         assert!(limiter.check_key("slow").await.is_ok());
@@ -512,6 +539,7 @@ fn a_key_holding_the_wrong_type_is_a_failure_not_a_panic() {
     runtime().block_on(async {
         let quota = Quota::per_second(10).burst(2).unwrap();
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(PATIENT)
             .prefix("wt")
             .unwrap()
             .on_failure(OnFailure::Closed)
@@ -552,6 +580,7 @@ async fn a_server_answering_the_wrong_shape_is_a_failure_not_a_panic() {
     let conn = client.get_multiplexed_async_connection().await.unwrap();
     let quota = Quota::per_second(10).burst(2).unwrap();
     let limiter = RedisRateLimiter::builder(quota, conn)
+        .timeout(PATIENT)
         .timeout(Duration::from_millis(200))
         .on_failure(OnFailure::Open)
         .unwrap()
@@ -568,6 +597,7 @@ fn idle_keys_expire_on_redis() {
     runtime().block_on(async {
         let quota = Quota::per_second(10).burst(2).unwrap(); // full again 200 ms after use
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
+            .timeout(PATIENT)
             .prefix("ttl")
             .unwrap()
             .build()

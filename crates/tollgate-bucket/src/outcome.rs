@@ -78,24 +78,6 @@ impl Admitted {
     pub fn policy(&self) -> Policy {
         self.quota.policy()
     }
-
-    /// The figures of an admission decided elsewhere (a remote limiter): the bucket is
-    /// full again `reset` from now.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tollgate_bucket::{Admitted, Quota};
-    ///
-    /// let quota = Quota::per_second(10).burst(3)?;
-    /// let admitted = Admitted::after(Duration::from_millis(100), quota);
-    /// assert_eq!(admitted.remaining(), 2);
-    /// assert_eq!(admitted.reset(), Duration::from_millis(100));
-    /// # Ok::<(), tollgate_core::ConfigError>(())
-    /// ```
-    pub fn after(reset: Duration, quota: Quota) -> Self {
-        let tat = u64::try_from(reset.as_nanos()).unwrap_or(u64::MAX);
-        Self { tat, now: 0, quota }
-    }
 }
 
 impl fmt::Debug for Admitted {

@@ -1,4 +1,8 @@
-//! Picking a request's key, for keyed limiters and breakers.
+//! Picking a request's key, for keyed limiters and breakers, and writing it out for a
+//! store shared by many processes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Picks the key a keyed layer decides a request by (a client address, an API key, a
 /// host): one shape for every keyed layer in tollgate.
@@ -37,3 +41,65 @@ where
         self(request)
     }
 }
+
+/// A key that can leave the process: its bytes, for a limiter whose state lives in a
+/// shared store (`tollgate-redis`), where every instance must name a key the same way.
+///
+/// Implemented for strings, byte strings, integers and IP addresses (written as text),
+/// and for references to them; `tollgate-http`'s extractors' keys implement it too.
+///
+/// ```
+/// use tollgate_core::KeyBytes;
+///
+/// let mut out = Vec::new();
+/// "10.0.0.1".write_bytes(&mut out);
+/// 42u64.write_bytes(&mut out);
+/// assert_eq!(out, b"10.0.0.142");
+/// ```
+pub trait KeyBytes {
+    /// Appends the key's bytes to `out`.
+    fn write_bytes(&self, out: &mut Vec<u8>);
+}
+
+impl<T: KeyBytes + ?Sized> KeyBytes for &T {
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        (**self).write_bytes(out);
+    }
+}
+
+impl KeyBytes for [u8] {
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+}
+
+macro_rules! bytes_key {
+    ($($t:ty),*) => {$(
+        impl KeyBytes for $t {
+            fn write_bytes(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(AsRef::<[u8]>::as_ref(self));
+            }
+        }
+    )*};
+}
+
+bytes_key!(str, String, Vec<u8>);
+
+impl KeyBytes for Arc<str> {
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+macro_rules! display_key {
+    ($($t:ty),*) => {$(
+        impl KeyBytes for $t {
+            fn write_bytes(&self, out: &mut Vec<u8>) {
+                use std::io::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+display_key!(u32, u64, i64, IpAddr, Ipv4Addr, Ipv6Addr);

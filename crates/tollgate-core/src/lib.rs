@@ -17,7 +17,8 @@
 //!   ([`AsError`]) an `Err(BoxError)` holding the rejection; with `tollgate-http`'s
 //!   responders, an HTTP response or a gRPC status.
 //! - [`BoxError`] is tower's boxed error, the one error type of every client-side layer.
-//! - [`KeyFn`] picks a request's key for every keyed layer.
+//! - [`KeyFn`] picks a request's key for every keyed layer; [`KeyBytes`] writes a key
+//!   out for a store shared across processes.
 //! - [`SplitMix64`] draws jitter and shedding decisions.
 //! - `timer` (feature `tokio`) arms a tokio timer from a [`Timestamp`], the one place
 //!   where a clock's timeline meets tokio's.
@@ -58,7 +59,7 @@ pub use tower::BoxError;
 pub use clock::TokioClock;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::ConfigError;
-pub use key::KeyFn;
+pub use key::{KeyBytes, KeyFn};
 pub use quota::{Quota, QuotaBuilder};
 pub use random::SplitMix64;
 pub use refuse::{AsError, Refusal, Refuse};

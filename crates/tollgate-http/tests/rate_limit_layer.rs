@@ -299,7 +299,9 @@ async fn a_custom_responder_builds_the_refusal_and_may_add_the_headers() {
     assert_eq!(refused.headers()["ratelimit"], "\"default\";r=0;t=1");
 }
 
-fn keyed(clock: ManualClock) -> KeyedRateLimiter<http::HeaderValue, ManualClock> {
+fn keyed(
+    clock: ManualClock,
+) -> KeyedRateLimiter<tollgate_http::rate_limit::HeaderValueKey, ManualClock> {
     KeyedRateLimiter::builder(Quota::per_minute(1).build().unwrap())
         .max_keys(16)
         .shards(1) // the bound holds per shard: one shard makes it exact
@@ -336,7 +338,7 @@ async fn missing_keys_are_refused_or_share_the_default_bucket() {
     assert_eq!(resp.status(), StatusCode::OK);
 
     let limiter = keyed(ManualClock::new());
-    let anonymous = http::HeaderValue::from_static("anonymous");
+    let anonymous = http::HeaderValue::from_static("anonymous").into();
     let mut lenient = RateLimitLayer::keyed(limiter.clone(), HeaderKey::new("x-api-key").unwrap())
         .on_missing_key(MissingKey::Bucket(anonymous))
         .refuse_with(AsResponse::new())

@@ -1,67 +1,6 @@
 //! Limiter keys as Redis keys: prefixed, hash-tagged, escaped, and bounded in length.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// A limiter key that can name a Redis key: its bytes.
-///
-/// Implemented for strings, byte strings, integers and IP addresses, and for references
-/// to them. Any bytes are allowed: see [`RedisRateLimiter`](crate::RedisRateLimiter)
-/// for how they are escaped and bounded.
-///
-/// ```
-/// use tollgate_redis::RedisKey;
-///
-/// let mut out = Vec::new();
-/// "10.0.0.1".write_key(&mut out);
-/// assert_eq!(out, b"10.0.0.1");
-/// ```
-pub trait RedisKey {
-    /// Appends the key's bytes to `out`.
-    fn write_key(&self, out: &mut Vec<u8>);
-}
-
-impl<T: RedisKey + ?Sized> RedisKey for &T {
-    fn write_key(&self, out: &mut Vec<u8>) {
-        (**self).write_key(out);
-    }
-}
-
-impl RedisKey for str {
-    fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_bytes());
-    }
-}
-
-impl RedisKey for String {
-    fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_bytes());
-    }
-}
-
-impl RedisKey for [u8] {
-    fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
-    }
-}
-
-impl RedisKey for Vec<u8> {
-    fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self);
-    }
-}
-
-macro_rules! display_key {
-    ($($t:ty),*) => {$(
-        impl RedisKey for $t {
-            fn write_key(&self, out: &mut Vec<u8>) {
-                use std::io::Write;
-                let _ = write!(out, "{self}");
-            }
-        }
-    )*};
-}
-
-display_key!(u32, u64, i64, IpAddr, Ipv4Addr, Ipv6Addr);
+use tollgate_core::KeyBytes;
 
 /// Builds `prefix:{escaped key}`.
 ///
@@ -71,9 +10,9 @@ display_key!(u32, u64, i64, IpAddr, Ipv4Addr, Ipv6Addr);
 /// form is longer than `max_len` bytes is replaced by `#` and the hex SHA-1 of its raw
 /// bytes: Redis memory per key stays bounded, and distinct keys stay distinct (up to a
 /// SHA-1 collision).
-pub(crate) fn redis_key(prefix: &str, key: &impl RedisKey, max_len: usize) -> Vec<u8> {
+pub(crate) fn redis_key(prefix: &str, key: &(impl KeyBytes + ?Sized), max_len: usize) -> Vec<u8> {
     let mut raw = Vec::new();
-    key.write_key(&mut raw);
+    key.write_bytes(&mut raw);
     let mut out = Vec::with_capacity(prefix.len() + 3 + raw.len());
     out.extend_from_slice(prefix.as_bytes());
     out.extend_from_slice(b":{");
@@ -127,7 +66,7 @@ mod tests {
 
     #[test]
     fn addresses_and_numbers_are_written_as_text() {
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let ip: std::net::IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(
             String::from_utf8(redis_key("p", &ip, 64)).unwrap(),
             "p:{2001:db8::1}"

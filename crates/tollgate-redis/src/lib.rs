@@ -46,7 +46,9 @@
 //!
 //! # Keys
 //!
-//! Any bytes ([`RedisKey`]). A key is stored as `prefix:{escaped}`: the braces make it a
+//! Any key that writes itself as bytes ([`KeyBytes`](tollgate_core::KeyBytes): strings,
+//! byte strings, integers, IP addresses, and the keys of `tollgate-http`'s extractors).
+//! A key is stored as `prefix:{escaped}`: the braces make it a
 //! Redis Cluster hash tag, the escaping (`%XX` for braces, `%`, and anything outside
 //! printable ASCII) keeps keys distinct, and an escaped key longer than
 //! [`max_key_len`](RedisBuilder::max_key_len) (default 128) is stored under its SHA-1, so
@@ -95,8 +97,6 @@ pub use builder::RedisBuilder;
 #[doc(hidden)]
 pub use failure::{Health, Observed};
 pub use failure::{Mode, OnFailure};
-#[cfg(not(loom))]
-pub use key::RedisKey;
 #[cfg(not(loom))]
 pub use limiter::RedisRateLimiter;
 pub use tollgate_core::Quota;

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use redis::Script;
-use tollgate_bucket::{Admitted, KeyedRateLimiter};
+use tollgate_bucket::{Admitted, Decide, Decision, KeyedRateLimiter, Limiter};
 use tollgate_core::sync::{AtomicU64, Ordering};
-use tollgate_core::{timer, Clock, Policy, Quota, Reason, Rejection, SystemClock, Timestamp};
+use tollgate_core::{
+    timer, Clock, KeyBytes, Policy, Quota, Reason, Rejection, SystemClock, Timestamp,
+};
 
 use crate::failure::{Health, Mode, Observed, OnFailure};
-use crate::key::{redis_key, RedisKey};
+use crate::key::redis_key;
 use crate::local::{Cells, Local, LocalTable};
 use crate::script::Reply;
 use crate::{RedisBuilder, Snapshot};
@@ -63,6 +65,11 @@ pub(crate) struct Units {
 impl Units {
     fn to_duration(self, units: u64) -> Duration {
         Duration::from_nanos(units.saturating_mul(self.nanos_per_unit))
+    }
+
+    /// Whole units in `d`, rounded down (a maximum wait never grows).
+    fn units_in(self, d: Duration) -> u64 {
+        nanos(d) / self.nanos_per_unit
     }
 
     fn per_ms(self) -> u64 {
@@ -125,7 +132,7 @@ where
     }
 
     /// Decides one request of `key`: see [`check_key_n`](Self::check_key_n).
-    pub fn check_key<K: RedisKey + ?Sized>(
+    pub fn check_key<K: KeyBytes + ?Sized>(
         &self,
         key: &K,
     ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
@@ -140,15 +147,39 @@ where
     /// limiter's timeout; a failure or a timeout is decided by the [`OnFailure`] policy.
     /// The future owns what it needs: it can be spawned or moved into a response
     /// future.
-    pub fn check_key_n<K: RedisKey + ?Sized>(
+    pub fn check_key_n<K: KeyBytes + ?Sized>(
         &self,
         key: &K,
         n: u32,
     ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
+        let now = self.inner.clock.now();
+        self.decide_at(key, n, now, None)
+    }
+
+    /// The decision of `n` cells of `key` at `now`, waiting up to `max_wait` for them
+    /// (wait mode: Redis reserves the cells at once and the future resolves when they
+    /// are due; a future dropped while it waits does not give them back).
+    fn decide_at<K: KeyBytes + ?Sized>(
+        &self,
+        key: &K,
+        n: u32,
+        now: Timestamp,
+        max_wait: Option<Duration>,
+    ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
         let inner = Arc::clone(&self.inner);
-        let now = inner.clock.now();
-        let key = redis_key(&inner.prefix, &key, inner.max_key_len);
-        async move { inner.decide(key, n, now).await }
+        let key = redis_key(&inner.prefix, key, inner.max_key_len);
+        async move {
+            let decision = inner
+                .decide(key, n, now, max_wait.unwrap_or_default())
+                .await;
+            match decision {
+                Ok((admitted, wait)) if !wait.is_zero() => {
+                    timer::sleep_until(&inner.clock, now, now + wait).await;
+                    Ok(admitted)
+                }
+                other => other.map(|(admitted, _)| admitted),
+            }
+        }
     }
 
     /// The quota every key is measured against.
@@ -189,8 +220,15 @@ where
     Conn: ConnectionLike + Clone + Send + Sync + 'static,
     C: Clock,
 {
-    async fn decide(&self, key: Vec<u8>, n: u32, now: Timestamp) -> Result<Admitted, Rejection> {
-        let decision = self.decide_uncounted(&key, n, now).await;
+    /// The decision, and how long an admitted request still waits (wait mode).
+    async fn decide(
+        &self,
+        key: Vec<u8>,
+        n: u32,
+        now: Timestamp,
+        slack: Duration,
+    ) -> Result<(Admitted, Duration), Rejection> {
+        let decision = self.decide_uncounted(&key, n, now, slack).await;
         let counter = match decision {
             Ok(_) => &self.counters.admitted,
             Err(_) => &self.counters.rejected,
@@ -204,34 +242,39 @@ where
         key: &[u8],
         n: u32,
         now: Timestamp,
-    ) -> Result<Admitted, Rejection> {
+        slack: Duration,
+    ) -> Result<(Admitted, Duration), Rejection> {
         let policy = self.quota.policy();
         if n > self.quota.burst() {
             return Err(Rejection::new(Reason::OverCapacity).with_policy(policy));
         }
         match self.local.decide(key, n, self.units.cells(self.quota), now) {
-            Local::Limited { wait } => {
+            Local::Limited { wait } if wait > slack => {
                 Counters::add(&self.counters.local);
-                return Err(rate_limited(wait, policy));
+                return Err(refused(wait, slack, policy));
             }
             Local::Spent { reset } => {
                 Counters::add(&self.counters.local);
-                return Ok(Admitted::after(reset, self.quota));
+                return Ok((self.admitted(now, reset), Duration::ZERO));
             }
-            Local::Unknown => {}
+            Local::Limited { .. } | Local::Unknown => {}
         }
         let seen = match self.health.observe(now) {
             Observed::TryRedis { seen } => seen,
-            Observed::Down { for_ } => return self.failover(key, n, now, for_),
+            Observed::Down { for_ } => {
+                return self
+                    .failover(key, n, now, for_)
+                    .map(|a| (a, Duration::ZERO))
+            }
         };
         Counters::add(&self.counters.round_trips);
-        match self.round_trip(key, n, now).await {
+        match self.round_trip(key, n, now, slack).await {
             Ok(reply) => {
                 if self.health.succeeded(seen) {
                     Counters::add(&self.counters.recoveries);
                     tracing::info!(target: "tollgate::redis", "redis answers again: deciding on redis");
                 }
-                Ok(self.apply(key, n, reply, now)?)
+                self.apply(key, n, reply, now, slack)
             }
             Err(error) => {
                 Counters::add(&self.counters.failures);
@@ -246,8 +289,13 @@ where
                     );
                 }
                 self.failover(key, n, now, self.retry_after_failure)
+                    .map(|a| (a, Duration::ZERO))
             }
         }
+    }
+
+    fn admitted(&self, now: Timestamp, reset: Duration) -> Admitted {
+        Admitted::from_tat(self.quota, now, now + reset)
     }
 
     /// One run of the script, bounded by the timeout.
@@ -256,6 +304,7 @@ where
         key: &[u8],
         n: u32,
         now: Timestamp,
+        slack: Duration,
     ) -> Result<Reply, RoundTripError> {
         let units = self.units;
         let mut invocation = self.script.prepare_invoke();
@@ -264,14 +313,19 @@ where
             .arg(units.interval)
             .arg(self.quota.burst())
             .arg(n)
-            // A request of 0 cells only reads the state: it must take nothing.
-            .arg(if n == 0 { 0 } else { self.lease.max(n) });
+            // A request of 0 cells only reads the state: it must take nothing; one that
+            // may wait takes only its own cells (a lease is for cells due now).
+            .arg(if n == 0 || !slack.is_zero() {
+                n
+            } else {
+                self.lease.max(n)
+            });
         if units.server_time {
             invocation.arg("server");
         } else {
             invocation.arg(now.as_nanos());
         }
-        invocation.arg(units.per_ms());
+        invocation.arg(units.per_ms()).arg(units.units_in(slack));
         let mut conn = self.conn.clone();
         let deadline = timer::instant(&self.clock, now, now + self.timeout);
         match tokio::time::timeout_at(deadline, invocation.invoke_async::<Vec<i64>>(&mut conn))
@@ -283,34 +337,40 @@ where
         }
     }
 
-    /// Turns Redis's answer into the decision, and remembers what it can.
+    /// Turns Redis's answer into the decision, and remembers what it can: the admission
+    /// and its wait (past a full bucket, in wait mode), or the refusal.
     fn apply(
         &self,
         key: &[u8],
         n: u32,
         reply: Reply,
         now: Timestamp,
-    ) -> Result<Admitted, Rejection> {
+        slack: Duration,
+    ) -> Result<(Admitted, Duration), Rejection> {
         let units = self.units;
+        let cells = units.cells(self.quota);
         match reply {
-            Reply::Granted { cells, reset } => {
+            Reply::Granted {
+                cells: granted,
+                reset,
+            } => {
                 let reset = units.to_duration(reset);
                 self.local.saw(key, now + reset, now);
-                if cells > n {
+                if granted > n {
                     let expires = now + self.lease_ttl;
-                    self.local.lease(key, cells - n, self.lease, expires, now);
+                    self.local.lease(key, granted - n, self.lease, expires, now);
                 }
-                Ok(Admitted::after(reset, self.quota))
+                let wait = reset.saturating_sub(cells.capacity);
+                Ok((self.admitted(now + wait, reset - wait), wait))
             }
             Reply::Refused { wait } => {
-                let wait = units.to_duration(wait);
-                // Redis's TAT: `n` cells fit `wait` from now, so TAT = now + capacity
-                // + wait - n x interval.
-                let cells = units.cells(self.quota);
+                // The time until `n` cells fit in a full bucket, and Redis's TAT:
+                // TAT = now + capacity + that time - n x interval.
+                let wait = units.to_duration(wait) + slack;
                 let fits = (now + cells.capacity + wait).as_nanos();
                 let tat = fits.saturating_sub(nanos(cells.interval * n));
                 self.local.saw(key, Timestamp::from_nanos(tat), now);
-                Err(rate_limited(wait, self.quota.policy()))
+                Err(refused(wait, slack, self.quota.policy()))
             }
         }
     }
@@ -324,7 +384,7 @@ where
         down_for: Duration,
     ) -> Result<Admitted, Rejection> {
         match (&self.on_failure, &self.fallback) {
-            (OnFailure::Open, _) => Ok(Admitted::after(Duration::ZERO, self.quota)),
+            (OnFailure::Open, _) => Ok(self.admitted(now, Duration::ZERO)),
             (OnFailure::Local { .. }, Some(local)) => local.check_key_at(&key.to_vec(), n, now),
             (OnFailure::Closed, _) | (OnFailure::Local { .. }, None) => {
                 Err(Rejection::new(Reason::StoreUnavailable)
@@ -339,11 +399,59 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The refusal of a request whose cells fit in a full bucket `wait` from now: rate
+/// limited in reject mode; in wait mode (`slack` > 0), a wait too long, by how much.
 #[cold]
-fn rate_limited(wait: Duration, policy: Policy) -> Rejection {
-    Rejection::new(Reason::RateLimited)
-        .with_retry_after(wait)
-        .with_policy(policy)
+fn refused(wait: Duration, slack: Duration, policy: Policy) -> Rejection {
+    let rejection = if slack.is_zero() {
+        Rejection::new(Reason::RateLimited).with_retry_after(wait)
+    } else {
+        Rejection::new(Reason::WaitTooLong).with_retry_after(wait - slack)
+    };
+    rejection.with_policy(policy)
+}
+
+// ===== behind a RateLimitLayer =====
+
+impl<Conn, C> Limiter for RedisRateLimiter<Conn, C>
+where
+    Conn: ConnectionLike + Clone + Send + Sync + 'static,
+    C: Clock,
+{
+    type Clock = C;
+
+    fn clock(&self) -> &C {
+        &self.inner.clock
+    }
+
+    fn snapshot(&self) -> tollgate_bucket::Snapshot {
+        let s = RedisRateLimiter::snapshot(self);
+        let mut snapshot = tollgate_bucket::Snapshot::default();
+        snapshot.admitted = s.admitted;
+        snapshot.rejected = s.rejected;
+        snapshot.keys = s.keys;
+        snapshot
+    }
+}
+
+/// The same limiter behind the same [`RateLimitLayer`](tollgate_bucket::RateLimitLayer)
+/// and HTTP face as the local one: every decision is [`Decision::Later`] (one boxed
+/// future, which the round trip dwarfs).
+impl<K, Conn, C> Decide<K> for RedisRateLimiter<Conn, C>
+where
+    K: KeyBytes,
+    Conn: ConnectionLike + Clone + Send + Sync + 'static,
+    C: Clock,
+{
+    fn decide(&self, key: &K, now: Timestamp, max_wait: Option<Duration>) -> Decision {
+        let decided = self.decide_at(key, 1, now, max_wait);
+        Decision::Later(Box::pin(async move {
+            match decided.await {
+                Ok(admitted) => Decision::Admit(admitted),
+                Err(rejection) => Decision::Reject(rejection),
+            }
+        }))
+    }
 }
 
 /// Why a round trip gave no decision.

@@ -3,8 +3,10 @@
 //! One key per limiter key holds its theoretical arrival time (TAT) as an integer in
 //! the script's time unit. A decision for `n` cells at `now`, as the local limiter takes
 //! it: the TAT moves to `max(tat, now) + n * interval` when that is at most
-//! `now + burst * interval`, and otherwise the request waits for the difference. A lease
-//! of up to `lease` cells takes as many as fit (at least `n`) in the same step.
+//! `now + burst * interval` (plus the slack of wait mode: the request then proceeds
+//! once the TAT is within the bucket again), and otherwise the request waits for the
+//! difference. A lease of up to `lease` cells takes as many as fit (at least `n`) in
+//! the same step.
 //!
 //! The unit: microseconds when the script reads Redis `TIME` (its resolution), so every
 //! instance decides on one clock whatever its own; nanoseconds when the caller passes
@@ -17,7 +19,8 @@
 use redis::Script;
 
 /// `KEYS[1]`: the key's TAT. `ARGV`: interval, burst, n, lease (>= n), `now` or
-/// `"server"`, time units per millisecond (for the expiry).
+/// `"server"`, time units per millisecond (for the expiry), slack: how far past a full
+/// bucket the TAT may run (wait mode's maximum wait; 0 in reject mode).
 ///
 /// Returns `{1, granted, value}`: `granted` cells (`n <= granted <= lease`) with `value`
 /// = the time until the bucket is full again; or `{0, 0, value}` with `value` = the time
@@ -35,14 +38,15 @@ else
   now = tonumber(ARGV[5])
 end
 local per_ms = tonumber(ARGV[6])
+local slack = tonumber(ARGV[7])
 local capacity = burst * interval
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tat < now then
   tat = now
 end
-local fit = math.floor((now + capacity - tat) / interval)
+local fit = math.floor((now + capacity + slack - tat) / interval)
 if fit < n then
-  return {0, 0, tat + n * interval - (now + capacity)}
+  return {0, 0, tat + n * interval - (now + capacity + slack)}
 end
 local take = math.min(lease, fit)
 local next = tat + take * interval

@@ -1,6 +1,8 @@
+use std::ops::Deref;
+
 use http::header::{HeaderName, HeaderValue};
 use http::Request;
-use tollgate_core::{ConfigError, KeyFn};
+use tollgate_core::{ConfigError, KeyBytes, KeyFn};
 
 /// Keys requests by the value of a named header, such as an API key.
 ///
@@ -57,13 +59,67 @@ impl HeaderKey {
 }
 
 impl<B> KeyFn<Request<B>> for HeaderKey {
-    type Key = HeaderValue;
+    type Key = HeaderValueKey;
 
-    fn key(&self, request: &Request<B>) -> Option<HeaderValue> {
+    fn key(&self, request: &Request<B>) -> Option<HeaderValueKey> {
         let mut values = request.headers().get_all(&self.name).iter();
         let value = values.next()?;
         let usable = values.next().is_none() && !value.is_empty() && value.len() <= self.max_len;
-        usable.then(|| value.clone())
+        usable.then(|| HeaderValueKey(value.clone()))
+    }
+}
+
+/// The key [`HeaderKey`] reads: the header's value, compared byte for byte. It
+/// dereferences to the [`HeaderValue`], and writes its bytes for a shared store
+/// ([`KeyBytes`], so a Redis limiter takes it as the local one does).
+///
+/// ```
+/// use tollgate_core::{KeyBytes, KeyFn};
+/// use tollgate_http::rate_limit::HeaderKey;
+///
+/// let req = http::Request::get("/").header("x-api-key", "k-1").body(()).unwrap();
+/// let key = HeaderKey::new("x-api-key")?.key(&req).unwrap();
+/// assert_eq!(key, "k-1");
+/// assert_eq!(key.to_str().unwrap(), "k-1");
+/// let mut bytes = Vec::new();
+/// key.write_bytes(&mut bytes);
+/// assert_eq!(bytes, b"k-1");
+/// # Ok::<(), tollgate_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderValueKey(HeaderValue);
+
+impl From<HeaderValue> for HeaderValueKey {
+    /// A key with this value, e.g. a default bucket for requests without the header
+    /// (`MissingKey::Bucket(HeaderValue::from_static("anonymous").into())`).
+    fn from(value: HeaderValue) -> Self {
+        Self(value)
+    }
+}
+
+impl Deref for HeaderValueKey {
+    type Target = HeaderValue;
+
+    fn deref(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for HeaderValueKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for HeaderValueKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl KeyBytes for HeaderValueKey {
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
     }
 }
 

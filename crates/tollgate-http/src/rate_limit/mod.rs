@@ -114,7 +114,7 @@ mod peer;
 
 pub use admitted::{AdmittedHeaders, HeaderNote};
 pub use forwarded::{ForwardedHeader, ForwardedIp};
-pub use header_key::HeaderKey;
+pub use header_key::{HeaderKey, HeaderValueKey};
 pub use headers::{
     insert_admitted, insert_rejected, limit_value, policy_value, RATELIMIT, RATELIMIT_POLICY,
 };
