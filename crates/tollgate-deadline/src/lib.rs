@@ -96,6 +96,8 @@ mod propagate;
 mod retry;
 mod scope;
 mod service;
+// `pub` inside, and re-exported only under `cfg(loom)`, for the loom models.
+#[cfg_attr(not(loom), allow(unreachable_pub))]
 mod stats;
 mod timeout_policy;
 
@@ -107,6 +109,9 @@ pub use propagate::{Local, Propagate};
 pub use retry::{Backoff, DeadlineRetry, DeadlineRetryBuilder};
 pub use scope::{carry, current_with_kind, scope_with_kind, Scoped};
 pub use service::{ServerDeadline, Timeout};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use stats::Counters;
 pub use stats::{DeadlineSnapshot, Fired, TimeoutSnapshot};
 pub use timeout_policy::{TimeoutPolicy, TimeoutPolicyBuilder};
 

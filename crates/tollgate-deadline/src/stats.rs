@@ -85,7 +85,7 @@ const N: usize = 8;
 /// own; no other memory is published through it, and a snapshot need not be a
 /// consistent cut across counters.
 #[derive(Debug)]
-pub(crate) struct Counters([AtomicU64; N]);
+pub struct Counters([AtomicU64; N]);
 
 impl Default for Counters {
     fn default() -> Self {
@@ -94,8 +94,9 @@ impl Default for Counters {
 }
 
 impl Counters {
+    /// Counts one event of counter `i`.
     #[inline]
-    pub(crate) fn bump(&self, i: usize) {
+    pub fn bump(&self, i: usize) {
         // Relaxed: a lone statistic (see the type docs).
         self.0[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -117,7 +118,8 @@ impl Counters {
         std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
     }
 
-    pub(crate) fn deadline_snapshot(&self) -> DeadlineSnapshot {
+    /// The server layer's figures.
+    pub fn deadline_snapshot(&self) -> DeadlineSnapshot {
         let c = self.read();
         DeadlineSnapshot {
             admitted: c[ADMITTED],
