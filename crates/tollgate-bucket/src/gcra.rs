@@ -89,10 +89,7 @@ pub(crate) fn wait_too_long(nanos: u64, policy: Policy) -> Rejection {
 }
 
 /// `Duration` to whole nanoseconds, saturating.
-#[inline]
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
+pub(crate) use tollgate_core::saturating_nanos as nanos;
 
 /// The state a decision left behind, turned into user-facing figures on demand.
 #[inline]

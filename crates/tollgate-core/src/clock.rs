@@ -84,14 +84,26 @@ impl Timestamp {
     }
 }
 
+/// `d` in whole nanoseconds, saturating at `u64::MAX` (about 584 years): the one
+/// conversion every algorithm uses to keep durations in atomics.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tollgate_core::saturating_nanos(Duration::from_micros(3)), 3_000);
+/// assert_eq!(tollgate_core::saturating_nanos(Duration::MAX), u64::MAX);
+/// ```
+#[inline]
+pub fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Timestamp {
     type Output = Timestamp;
 
     /// Saturating addition.
     #[inline]
     fn add(self, rhs: Duration) -> Timestamp {
-        let nanos = u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_add(nanos))
+        Timestamp(self.0.saturating_add(saturating_nanos(rhs)))
     }
 }
 
@@ -198,7 +210,7 @@ impl ManualClock {
 
     /// Moves time forward by `by` (saturating).
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let by = saturating_nanos(by);
         // Relaxed: the clock value is the only data it publishes. A read-modify-write, so
         // that two threads advancing at once never lose either advance.
         let _ = self
@@ -286,7 +298,7 @@ impl Clock for TokioClock {
     #[inline]
     fn now(&self) -> Timestamp {
         let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
-        Timestamp(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        Timestamp(saturating_nanos(elapsed))
     }
 
     #[inline]

@@ -57,7 +57,7 @@ pub use tower::BoxError;
 
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{saturating_nanos, Clock, ManualClock, SystemClock, Timestamp};
 pub use config::ConfigError;
 pub use key::{KeyBytes, KeyFn};
 pub use quota::{Quota, QuotaBuilder};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use redis::Script;
 use tollgate_bucket::{Admitted, Decide, Decision, KeyedRateLimiter, Limiter};
+use tollgate_core::saturating_nanos as nanos;
 use tollgate_core::sync::{AtomicU64, Ordering};
 use tollgate_core::{
     timer, Clock, KeyBytes, Policy, Quota, Reason, Rejection, SystemClock, Timestamp,
@@ -393,10 +394,6 @@ where
             }
         }
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The refusal of a request whose cells fit in a full bucket `wait` from now: rate
