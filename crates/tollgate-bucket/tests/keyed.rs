@@ -196,6 +196,7 @@ fn a_flood_of_a_million_keys_stays_within_the_bound() {
     let limiter = KeyedRateLimiter::builder(Quota::per_second(1).build().unwrap())
         .max_keys(max_keys)
         .shards(8)
+        .when_full(WhenFull::Reject)
         .clock(clock.clone())
         .build()
         .unwrap();
