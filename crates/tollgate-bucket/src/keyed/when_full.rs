@@ -12,7 +12,7 @@ use tollgate_core::ConfigError;
 /// |---|---|---|---|
 /// | [`Sketch`](WhenFull::Sketch) (the default) | never: no key gets more than its quota | only a key that shares a cell with a heavier key in every row: rate `(1 - e^(-H/w))^d` for `H` heavy keys | the table, plus `bytes` fixed at build |
 /// | [`Reject`](WhenFull::Reject) | never | every new key, until a tracked key expires (up to a whole `period` of the quota) | the table |
-/// | [`SharedOverflowBucket`](WhenFull::SharedOverflowBucket) | never per key; but all new keys share one quota, which an attacker's keys spend | none, but new keys get one quota between them | the table, plus 8 bytes |
+/// | [`SharedOverflowBucket`](WhenFull::SharedOverflowBucket) | never beyond the default quota (a key with its own quota gets the default one there); but all new keys share that one quota, which an attacker's keys spend | none, but new keys get one quota between them | the table, plus 8 bytes |
 ///
 /// # The sketch, and its false-refusal rate
 ///
