@@ -121,7 +121,7 @@ impl Sketch {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -159,5 +159,29 @@ mod tests {
         assert_eq!(sketch.acquire(1, &q, 1, 0, 0), Ok((0, 1_000_000_000)));
         // The second admission sees the first through row 1.
         assert!(sketch.acquire(1, &q, 1, 0, 0).is_err());
+    }
+}
+
+/// The case `tests/loom.rs` cannot set up from outside: a key whose row-0 cell is far
+/// ahead (a heavy neighbour) while its row 1 is free, so that its admissions leave row 0
+/// as it was but for the 1 ns bump. Without the bump, both admissions' compare-exchange
+/// succeeds on an unchanged value. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release -p tollgate-bucket --lib sketch`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::Arc;
+
+    #[test]
+    fn a_key_under_a_heavy_row_zero_racing_itself_admits_once() {
+        loom::model(|| {
+            let sketch = Arc::new(Sketch::new(2, 1));
+            sketch.cell(1, 0).store(u64::MAX / 2, Ordering::Relaxed);
+            let quota = Quota::per_second(1).build().unwrap();
+            let other = sketch.clone();
+            let t = loom::thread::spawn(move || other.acquire(1, &quota, 1, 0, 0).is_ok() as u32);
+            let total = sketch.acquire(1, &quota, 1, 0, 0).is_ok() as u32 + t.join().unwrap();
+            assert_eq!(total, 1, "admitted {total} with burst 1");
+        });
     }
 }
