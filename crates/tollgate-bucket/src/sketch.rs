@@ -166,7 +166,8 @@ mod tests {
 /// ahead (a heavy neighbour) while its row 1 is free, so that its admissions leave row 0
 /// as it was but for the 1 ns bump. Without the bump, both admissions' compare-exchange
 /// succeeds on an unchanged value. Run with
-/// `RUSTFLAGS="--cfg loom" cargo test --release -p tollgate-bucket --lib sketch`.
+/// `RUSTFLAGS="--cfg loom" cargo test --release -p tollgate-bucket --lib loom_model`
+/// (`cargo xtask loom` runs it).
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;

@@ -1,7 +1,7 @@
 //! loom models of the bucket's atomic protocols. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p tollgate-bucket --test loom`.
 //! One more model of the sketch needs its internals and lives in `src/sketch.rs`
-//! (`... --lib sketch`).
+//! (`... --lib loom_model`; `cargo xtask loom` runs both).
 #![cfg(loom)]
 
 use std::collections::HashMap;
