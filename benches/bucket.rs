@@ -2,6 +2,8 @@
 //! ratio: governor's direct and keyed limiters, and, as tower layers around a trivial
 //! `service_fn`, tower's `RateLimit`, governor in a minimal layer, and tower_governor.
 //! Quotas are large enough that every request is admitted: only overhead is measured.
+//! The keyed groups add a flat array of atomics indexed by the key as the floor, 10M
+//! keys offered to a table of 1M, and the cost with the table full against with room.
 //!
 //! `cargo bench --bench bucket -- --warm-up-time 1 --measurement-time 2`
 
@@ -9,6 +11,7 @@ use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -16,8 +19,15 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::future::Either;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter};
-use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter, WhenFull};
+use tollgate_core::{Clock, SystemClock};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+
+/// Counts heap bytes, to report what each keyed limiter holds (an atomic add per
+/// allocation; the measured checks allocate nothing).
+#[global_allocator]
+static HEAP: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 /// Burst of a million cells, one more per nanosecond: nothing is ever refused.
 const BURST: u32 = 1_000_000;
@@ -93,19 +103,78 @@ fn key_at(i: u64, keys: u64) -> u64 {
         % keys
 }
 
+/// Heap bytes held now (the counting allocator of this binary).
+fn held() -> usize {
+    let stats = HEAP.stats();
+    stats.bytes_allocated - stats.bytes_deallocated
+}
+
+/// The floor of a keyed check: one clock read, then the GCRA compare-exchange on a
+/// flat array of TATs indexed by the key. No hashing, no table, no bound on keys.
+struct Floor {
+    cells: Box<[AtomicU64]>,
+    clock: SystemClock,
+}
+
+impl Floor {
+    fn new(keys: u64) -> Self {
+        Self {
+            cells: (0..keys).map(|_| AtomicU64::new(0)).collect(),
+            clock: SystemClock::new(),
+        }
+    }
+
+    #[inline]
+    fn check(&self, key: u64) -> bool {
+        let now = self.clock.now().as_nanos();
+        let cell = &self.cells[key as usize];
+        // Relaxed: as in tollgate's GCRA, the TAT publishes nothing else.
+        let tat = cell.load(Ordering::Relaxed);
+        let next = tat.max(now) + 1;
+        next <= now + u64::from(BURST)
+            && cell
+                .compare_exchange(tat, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// One keyed check with 1k, 1M and 10M distinct keys offered (a random walk over
+/// them, each seen once before measuring), on 1 and 2 threads: tollgate with a table
+/// of 1M keys (so at 10M most keys are decided by the default sketch), governor's
+/// keyed limiter (which keeps every key), and the flat array floor. The heap each one
+/// holds after seeing every key is printed to stderr.
 fn keyed(c: &mut Criterion) {
     let mut group = c.benchmark_group("bucket_keyed");
-    for keys in [1_000u64, 1_000_000] {
+    for (keys, label) in [
+        (1_000u64, "1k_keys"),
+        (1_000_000, "1M_keys"),
+        (10_000_000, "10M_keys"),
+    ] {
+        let before = held();
         let tollgate = KeyedRateLimiter::builder(tollgate_quota())
-            .max_keys(keys as usize * 2)
+            .max_keys(1_000_000)
             .build()
             .expect("valid");
+        for key in 0..keys {
+            let _ = tollgate.check_key(&key);
+        }
+        let tollgate_bytes = held() - before;
+        let before = held();
         let governor = DefaultKeyedRateLimiter::<u64>::keyed(governor_quota());
         for key in 0..keys {
-            tollgate.check_key(&key).expect("admitted");
-            governor.check_key(&key).expect("admitted");
+            let _ = governor.check_key(&key);
         }
-        let label = if keys == 1_000 { "1k_keys" } else { "1M_keys" };
+        let governor_bytes = held() - before;
+        let floor = Floor::new(keys);
+        eprintln!(
+            "bucket_keyed/{label}: heap after every key: tollgate {:.1} MiB (bound {:.1} MiB, {} keys tracked), \
+             governor {:.1} MiB, floor {:.1} MiB",
+            tollgate_bytes as f64 / MIB,
+            tollgate.max_bytes() as f64 / MIB,
+            tollgate.len(),
+            governor_bytes as f64 / MIB,
+            (keys * 8) as f64 / MIB,
+        );
         group.bench_function(BenchmarkId::new("tollgate/1_thread", label), |b| {
             let mut i = 0u64;
             b.iter(|| {
@@ -120,6 +189,13 @@ fn keyed(c: &mut Criterion) {
                 black_box(governor.check_key(&key_at(i, keys)).is_ok())
             })
         });
+        group.bench_function(BenchmarkId::new("floor/1_thread", label), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                black_box(floor.check(key_at(i, keys)))
+            })
+        });
         group.bench_function(BenchmarkId::new("tollgate/2_threads", label), |b| {
             b.iter_custom(|iters| {
                 contended(2, iters, |i| {
@@ -131,6 +207,71 @@ fn keyed(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 contended(2, iters, |i| {
                     black_box(governor.check_key(&key_at(i, keys)).is_ok());
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("floor/2_threads", label), |b| {
+            b.iter_custom(|iters| {
+                contended(2, iters, |i| {
+                    black_box(floor.check(key_at(i, keys)));
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+const MIB: f64 = (1 << 20) as f64;
+
+/// The cost of a decision with the table full of active keys against the cost with
+/// room, for 1k keys offered: the full table's new keys are decided by the sketch (or
+/// refused by `Reject`) under the shard's read lock. One cell an hour, bursts of a
+/// million: a key stays active an hour after one check, and none is refused here.
+fn keyed_full(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bucket_keyed_full");
+    let quota = Quota::per_hour(1).burst(BURST).expect("valid quota");
+    let keys = 1_000u64;
+    let with_room = KeyedRateLimiter::builder(quota)
+        .max_keys(2 * keys as usize)
+        .build()
+        .expect("valid");
+    let full = |policy: WhenFull| {
+        let limiter = KeyedRateLimiter::builder(quota)
+            .max_keys(keys as usize)
+            .when_full(policy)
+            .build()
+            .expect("valid");
+        // Residents on other keys fill every shard.
+        let mut resident = u64::MAX;
+        while limiter.len() < keys as usize && resident > u64::MAX - 100 * keys {
+            let _ = limiter.check_key(&resident);
+            resident -= 1;
+        }
+        limiter
+    };
+    let sketched = full(WhenFull::sketch(32 * 1024));
+    let rejecting = full(WhenFull::Reject);
+    for key in 0..keys {
+        let _ = with_room.check_key(&key);
+        let _ = sketched.check_key(&key);
+    }
+    let cases = [
+        ("table_with_room", &with_room),
+        ("table_full_sketch", &sketched),
+        ("table_full_reject", &rejecting),
+    ];
+    for (name, limiter) in cases {
+        group.bench_function(BenchmarkId::new(name, "1_thread"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                black_box(limiter.check_key(&key_at(i, keys)).is_ok())
+            })
+        });
+        group.bench_function(BenchmarkId::new(name, "2_threads"), |b| {
+            b.iter_custom(|iters| {
+                contended(2, iters, |i| {
+                    black_box(limiter.check_key(&key_at(i, keys)).is_ok());
                 })
             })
         });
@@ -246,5 +387,5 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, direct, keyed, layer);
+criterion_group!(benches, direct, keyed, keyed_full, layer);
 criterion_main!(benches);

@@ -151,8 +151,35 @@ fn loom() -> Result<(), String> {
                 ("LOOM_MAX_PREEMPTIONS", "2"),
             ],
         )?;
+        // Models that need a crate's internals live in its source, in `mod loom_model`.
+        if has_unit_models(&root().join("crates").join(&krate).join("src")) {
+            cargo(
+                &["test", "--release", "-p", &krate, "--lib", "loom_model"],
+                &[
+                    ("RUSTFLAGS", "--cfg loom"),
+                    ("CARGO_TARGET_DIR", target),
+                    ("LOOM_MAX_PREEMPTIONS", "2"),
+                ],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Whether any source file under `dir` declares `mod loom_model`.
+fn has_unit_models(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                has_unit_models(&path)
+            } else {
+                std::fs::read_to_string(&path).is_ok_and(|text| text.contains("mod loom_model"))
+            }
+        })
 }
 
 /// Every crate with a `tests/loom.rs`, in name order.

@@ -8,7 +8,9 @@
 //!   [`reserve_at`](RateLimiter::reserve_at) books a slot up to a maximum wait, as a
 //!   [`Reservation`] that gives the slot back if dropped.
 //! - [`KeyedRateLimiter`]: a bucket per key with bounded memory, per-key quotas, and a
-//!   [`WhenFull`] policy that never over-admits.
+//!   [`WhenFull`] policy that never over-admits: by default, keys that do not fit the
+//!   table are decided against a fixed-size sketch, so a flood of fresh keys can
+//!   neither exhaust memory nor lock other new keys out.
 //! - [`RateLimitLayer`]: either limiter as a tower layer that decides in `call`, so the
 //!   service is `Clone`, always as ready as its inner service, and needs no `Buffer`.
 //!   Direct ([`RateLimitLayer::new`]) or keyed ([`RateLimitLayer::keyed`], with any
@@ -62,6 +64,7 @@ mod keyed;
 mod layer;
 mod outcome;
 mod service;
+mod sketch;
 mod trace;
 
 pub use admitted::OnAdmitted;

@@ -196,6 +196,7 @@ fn a_flood_of_a_million_keys_stays_within_the_bound() {
     let limiter = KeyedRateLimiter::builder(Quota::per_second(1).build().unwrap())
         .max_keys(max_keys)
         .shards(8)
+        .when_full(WhenFull::Reject)
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -325,4 +326,23 @@ fn overflow_reservation_gives_back_to_the_overflow_bucket() {
     let zero = limiter.reserve_key_at(&4, 0, now, Duration::ZERO).unwrap();
     assert_eq!(zero.wait(), Duration::ZERO);
     drop(zero);
+}
+
+// Regression (issue 17): without the epoch check in `KeySlot::give_back`, a stale
+// reservation gave its cells back to a newer bucket of the same key.
+#[test]
+fn stale_reservation_never_gives_back_to_a_reinserted_key() {
+    let (limiter, clock) = keyed(10, 1, 10, WhenFull::Reject);
+    let start = clock.now();
+    let stale = limiter
+        .reserve_key_at(&1, 1, start, Duration::ZERO)
+        .unwrap();
+    clock.advance(100 * MS);
+    assert_eq!(limiter.sweep(), 1);
+    // A caller that read the clock before the sweep inserts key 1 again: its new bucket
+    // holds exactly the TAT the stale reservation would move back.
+    limiter.check_key_at(&1, 1, start).unwrap();
+    drop(stale);
+    let refused = limiter.check_key_at(&1, 1, start).unwrap_err();
+    assert_eq!(refused.retry_after(), Some(100 * MS));
 }

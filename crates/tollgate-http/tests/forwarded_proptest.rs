@@ -1,6 +1,6 @@
 //! The trusted-proxy promise of `ForwardedIp`, for any bytes a client can send.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use http::{HeaderValue, Request};
 use proptest::prelude::*;
@@ -42,7 +42,8 @@ proptest! {
         let req = request("10.0.0.1:1", "x-forwarded-for", &value);
         prop_assert_eq!(xff.key(&req), Some(ip("198.51.100.7")));
 
-        let fwd = xff.clone().header(ForwardedHeader::Forwarded);
+        // By the whole address, to see that it is this one that was read.
+        let fwd = xff.clone().header(ForwardedHeader::Forwarded).ipv6_prefix(128).unwrap();
         let mut value = prefix;
         value.extend_from_slice(b", for=\"[2001:db8::7]:443\";proto=https");
         let req = request("10.0.0.1:1", "forwarded", &value);
@@ -61,5 +62,28 @@ proptest! {
         };
         let req = request("203.0.113.9:1", name, &value);
         prop_assert_eq!(extractor.key(&req), Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn rotating_the_interface_identifier_never_mints_a_new_key(
+        network in any::<u64>(),
+        a in any::<u64>(),
+        b in any::<u64>(),
+        other in any::<u64>(),
+    ) {
+        let xff = ForwardedIp::trusting(["10.0.0.0/8"]).unwrap();
+        let key = |bits: u128| {
+            let hop = Ipv6Addr::from(bits).to_string();
+            xff.key(&request("10.0.0.1:1", "x-forwarded-for", hop.as_bytes()))
+        };
+        let high = u128::from(network) << 64;
+        let want = Some(IpAddr::V6(Ipv6Addr::from(high)));
+        // IPv4-mapped addresses are IPv4 clients: keyed by address, not by /64.
+        prop_assume!(network != 0);
+        prop_assert_eq!(key(high | u128::from(a)), want);
+        prop_assert_eq!(key(high | u128::from(b)), want);
+        if other != network {
+            prop_assert_ne!(key((u128::from(other) << 64) | u128::from(a)), want);
+        }
     }
 }

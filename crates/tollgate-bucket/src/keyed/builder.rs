@@ -8,42 +8,11 @@ use std::sync::Arc;
 use tollgate_core::{Clock, ConfigError, Rejection, SystemClock};
 
 use super::shard::Shard;
-use super::{KeyedRateLimiter, Overflow, QuotaFor, Shared, TraceKey};
+use super::spill::Spill;
+use super::when_full::WhenFull;
+use super::{KeyedRateLimiter, QuotaFor, Shared, TraceKey};
 use crate::counter::StripedCounter;
 use tollgate_core::Quota;
-
-/// What a keyed limiter does with a new key when its shard of the table is full and
-/// every key in it is still active (none can be evicted without changing a decision).
-///
-/// Neither policy ever admits more than a quota allows.
-///
-/// ```
-/// use tollgate_bucket::{KeyedRateLimiter, Quota, WhenFull};
-/// use tollgate_core::{ManualClock, Reason};
-///
-/// let limiter = KeyedRateLimiter::builder(Quota::per_hour(1).build()?)
-///     .max_keys(1)
-///     .when_full(WhenFull::Reject)
-///     .clock(ManualClock::new())
-///     .build()?;
-/// assert!(limiter.check_key(&"alice").is_ok());
-/// let refused = limiter.check_key(&"bob").unwrap_err();
-/// assert_eq!(refused.reason(), Reason::KeyTableFull);
-/// # Ok::<(), tollgate_core::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum WhenFull {
-    /// Refuse the new key with [`Reason::KeyTableFull`](tollgate_core::Reason::KeyTableFull)
-    /// and a retry-after: the earliest time a tracked key may become evictable.
-    #[default]
-    Reject,
-    /// Charge the new key against one overflow bucket shared by every key that found
-    /// no room, with the default quota. When such a key later gets its own bucket, that
-    /// bucket starts from the overflow bucket's state (as spent as it is), because the
-    /// key may have just used it: so no key is ever admitted more than its quota.
-    SharedOverflowBucket,
-}
 
 /// Builds a [`KeyedRateLimiter`]; start from [`KeyedRateLimiter::builder`].
 ///
@@ -65,7 +34,8 @@ pub struct KeyedBuilder<K, C> {
     quota: Quota,
     max_keys: usize,
     shards: usize,
-    when_full: WhenFull,
+    /// `None`: the default for `max_keys`, chosen at build.
+    when_full: Option<WhenFull>,
     quota_for: Option<QuotaFor<K>>,
     trace_key: Option<TraceKey<K>>,
     name: Option<Arc<str>>,
@@ -83,7 +53,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimiter<K, SystemClo
             quota,
             max_keys: DEFAULT_MAX_KEYS,
             shards: default_shards(),
-            when_full: WhenFull::default(),
+            when_full: None,
             quota_for: None,
             trace_key: None,
             name: None,
@@ -113,14 +83,16 @@ impl<K, C> KeyedBuilder<K, C> {
         self
     }
 
-    /// What happens to a new key when its shard is full of active keys.
+    /// What happens to a new key when its shard is full of active keys (see
+    /// [`WhenFull`]; by default a sketch of 32 bytes per key of `max_keys`).
     pub fn when_full(mut self, policy: WhenFull) -> Self {
-        self.when_full = policy;
+        self.when_full = Some(policy);
         self
     }
 
     /// Picks a key's quota when the key is first seen: `Some(quota)` overrides the
-    /// default, `None` keeps it. Called once per new key, outside every lock. Each shard
+    /// default, `None` keeps it. Called outside every lock, when the key is not in the
+    /// table (once per new key, and per check of a key decided by the sketch). Each shard
     /// keeps up to 65,536 distinct quotas (tiers, not one per key); past that, new keys
     /// get the default quota.
     pub fn quota_for(mut self, f: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static) -> Self {
@@ -161,8 +133,9 @@ impl<K, C> KeyedBuilder<K, C> {
         }
     }
 
-    /// Validates and builds: `max_keys` and `shards` must be at least 1, and the name,
-    /// when set, printable ASCII and not empty.
+    /// Validates and builds: `max_keys` and `shards` must be at least 1, a sketch's
+    /// size and rows as [`WhenFull::Sketch`] says, and the name, when set, printable
+    /// ASCII and not empty.
     ///
     /// ```
     /// use tollgate_bucket::{KeyedRateLimiter, Quota};
@@ -194,8 +167,10 @@ impl<K, C> KeyedBuilder<K, C> {
         let shards = (0..count)
             .map(|i| Shard::new(base + usize::from(i < extra), self.quota))
             .collect();
-        let overflow =
-            (self.when_full == WhenFull::SharedOverflowBucket).then(|| Arc::new(Overflow::new()));
+        let spill = Spill::new(
+            self.when_full
+                .unwrap_or_else(|| WhenFull::default_for(self.max_keys)),
+        )?;
         Ok(KeyedRateLimiter {
             quota: self.quota,
             clock: self.clock,
@@ -205,7 +180,7 @@ impl<K, C> KeyedBuilder<K, C> {
                 hasher: foldhash::quality::RandomState::default(),
                 max_keys: self.max_keys,
                 quota_for: self.quota_for,
-                overflow,
+                spill,
                 trace_key: self.trace_key,
                 name: self.name,
                 admitted: StripedCounter::default(),

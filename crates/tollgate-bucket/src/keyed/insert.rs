@@ -1,10 +1,9 @@
-//! The path of a key not in the table: make room if needed, then insert it.
+//! The path of a key not in the table: make room if needed, then insert it, or hand it
+//! to the [`WhenFull`](super::WhenFull) policy.
 
 use std::hash::{BuildHasher, Hash};
-use std::time::Duration;
 
-use tollgate_core::sync::Ordering;
-use tollgate_core::{Clock, Reason, Rejection};
+use tollgate_core::{Clock, Rejection};
 
 use super::shard::Shard;
 use super::{Grant, KeyedRateLimiter, Slot};
@@ -26,21 +25,25 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         reserve: bool,
     ) -> Result<Grant, Rejection> {
         let shared = &*self.shared;
+        // User code, outside every lock.
         let quota = shared
             .quota_for
             .as_ref()
             .and_then(|f| f(key))
             .unwrap_or(self.quota);
-        if n > quota.burst() {
-            return Err(self.reject(shard, key, &quota, gcra::over_capacity(quota.policy())));
+        if let Some(done) = self.trivial(shard, key, quota, n, now) {
+            return done;
         }
-        if n == 0 {
-            return Ok(Grant {
-                previous: now,
-                next: now,
-                quota,
-                at: Slot::Nothing,
-            });
+        {
+            // A full shard with nothing to evict needs no write lock.
+            let table = shard.read();
+            if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
+                let quota = table.quota(entry);
+                return self.charge(shard, entry, quota, hash, key, n, now, slack, reserve);
+            }
+            if table.no_room(shard.cap, now) {
+                return self.spill(shard, &table, hash, key, quota, n, now, slack, reserve);
+            }
         }
         let mut table = shard.write();
         // Another caller may have inserted it while we waited for the write lock.
@@ -52,36 +55,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             table.evict(now);
         }
         if table.entries.len() >= shard.cap {
-            let Some(overflow) = &shared.overflow else {
-                let retry = table.next_evictable().saturating_sub(now);
-                drop(table);
-                let full = Rejection::new(Reason::KeyTableFull)
-                    .with_retry_after(Duration::from_nanos(retry))
-                    .with_policy(quota.policy());
-                return Err(self.reject(shard, key, &quota, full));
-            };
-            drop(table);
-            let quota = self.quota;
-            return match gcra::acquire(&overflow.tat, &quota, n, now, slack) {
-                Ok((previous, next)) => {
-                    shared.admitted.add(1);
-                    Ok(Grant {
-                        previous,
-                        next,
-                        quota,
-                        at: Slot::Overflow,
-                    })
-                }
-                Err(wait) => Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota))),
-            };
+            return self.spill(shard, &table, hash, key, quota, n, now, slack, reserve);
         }
-        // A key that may have been served by the overflow bucket starts as spent as it.
-        // Relaxed: any value it read is a TAT the overflow bucket really had, and a
-        // later one only makes this bucket stricter.
-        let previous = shared
-            .overflow
-            .as_ref()
-            .map_or(0, |o| o.tat.load(Ordering::Relaxed));
+        // The key may just have been admitted by the policy: start as spent as that.
+        let previous = shared.spill.start_tat(hash);
         let (index, quota) = table.intern(quota);
         match gcra::decide(previous, &quota, n, now, slack) {
             Ok(next) => {
@@ -102,6 +79,33 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
                 Err(self.reject(shard, key, &quota, denied(wait, reserve, &quota)))
             }
         }
+    }
+
+    /// The decision for a key not in the table that needs no bucket: a request above
+    /// the burst (never admissible), or of zero cells (nothing to charge).
+    #[inline]
+    pub(super) fn trivial(
+        &self,
+        shard: &Shard<K>,
+        key: &K,
+        quota: Quota,
+        n: u32,
+        now: u64,
+    ) -> Option<Result<Grant, Rejection>> {
+        if n > quota.burst() {
+            return Some(Err(self.reject(
+                shard,
+                key,
+                &quota,
+                gcra::over_capacity(quota.policy()),
+            )));
+        }
+        (n == 0).then_some(Ok(Grant {
+            previous: now,
+            next: now,
+            quota,
+            at: Slot::Nothing,
+        }))
     }
 }
 

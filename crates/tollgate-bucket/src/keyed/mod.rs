@@ -3,6 +3,8 @@
 mod builder;
 mod insert;
 mod shard;
+mod spill;
+mod when_full;
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -10,16 +12,18 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::sync::{AtomicU64, Ordering};
+use tollgate_core::sync::Ordering;
 use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 
-pub use builder::{KeyedBuilder, WhenFull};
+pub use builder::KeyedBuilder;
+pub use when_full::WhenFull;
 
 use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 use insert::denied;
 use shard::{Entry, Shard};
+use spill::Spill;
 use tollgate_core::Quota;
 
 /// Records a rejection with its key (set by [`KeyedBuilder::trace_keys`]).
@@ -76,7 +80,7 @@ struct Shared<K> {
     hasher: foldhash::quality::RandomState,
     max_keys: usize,
     quota_for: Option<QuotaFor<K>>,
-    overflow: Option<Arc<Overflow>>,
+    spill: Spill,
     trace_key: Option<TraceKey<K>>,
     name: Option<Arc<str>>,
     admitted: StripedCounter,
@@ -89,25 +93,6 @@ impl<K> Shared<K> {
         // Bits 32.. choose the shard; hashbrown uses the low bits and the top seven
         // inside it, so the two choices stay independent.
         &self.shards[(hash >> 32) as usize & self.mask]
-    }
-}
-
-/// The bucket shared by keys that found no room ([`WhenFull::SharedOverflowBucket`]).
-struct Overflow {
-    tat: AtomicU64,
-}
-
-impl Overflow {
-    fn new() -> Self {
-        Self {
-            tat: AtomicU64::new(0),
-        }
-    }
-}
-
-impl GiveBack for Overflow {
-    fn give_back(&self, reserved: u64, previous: u64) -> bool {
-        gcra::give_back(&self.tat, reserved, previous)
     }
 }
 
@@ -149,7 +134,8 @@ enum Slot {
     Key(u64, u64),
     /// The overflow bucket.
     Overflow,
-    /// Nothing was charged (`n = 0` for an unknown key).
+    /// Nothing to give back: nothing was charged (`n = 0` for an unknown key), or the
+    /// sketch was, whose cells other keys share.
     Nothing,
 }
 
@@ -194,7 +180,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
                 hash,
                 epoch,
             })),
-            Slot::Overflow => self.shared.overflow.clone().map(|o| o as Arc<dyn GiveBack>),
+            Slot::Overflow => {
+                (self.shared.spill.overflow()).map(|o| Arc::clone(o) as Arc<dyn GiveBack>)
+            }
             Slot::Nothing => None,
         };
         Ok(Reservation::new(
@@ -247,6 +235,37 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         self.shared.max_keys
     }
 
+    /// The most heap bytes this limiter can ever use, whatever keys it is offered: the
+    /// table at `max_keys` keys, its shards, and the [`WhenFull`] policy's fixed size
+    /// (a sketch's `bytes`). Heap memory owned by the keys themselves (a `String`'s
+    /// text) comes on top, at most `max_keys` of them. Fixed at build.
+    ///
+    /// ```
+    /// use tollgate_bucket::{KeyedRateLimiter, Quota, WhenFull};
+    ///
+    /// let limiter = KeyedRateLimiter::<u64>::builder(Quota::per_second(1).build()?)
+    ///     .max_keys(100_000)
+    ///     .when_full(WhenFull::sketch(4 << 20))
+    ///     .build()?;
+    /// assert!(limiter.max_bytes() < 16 << 20); // 16 MiB, attackers or not
+    /// # Ok::<(), tollgate_core::ConfigError>(())
+    /// ```
+    pub fn max_bytes(&self) -> usize {
+        let shared = &*self.shared;
+        let quotas = if shared.quota_for.is_some() {
+            shard::MAX_QUOTAS
+        } else {
+            1
+        };
+        let tables: usize = (shared.shards.iter())
+            .map(|shard| Shard::<K>::max_bytes(shard.cap, quotas))
+            .sum();
+        let fixed = std::mem::size_of::<Shared<K>>()
+            + std::mem::size_of_val(&*shared.shards)
+            + shared.name.as_ref().map_or(0, |name| name.len() + 16);
+        tables + fixed + shared.spill.bytes()
+    }
+
     /// The policy name set by [`KeyedBuilder::name`].
     pub fn name(&self) -> Option<&str> {
         self.shared.name.as_deref()
@@ -282,6 +301,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
                 let quota = table.quota(entry);
                 return self.charge(shard, entry, quota, hash, key, n, now, slack, reserve);
+            }
+            // A full shard with nothing to evict: decided by the policy, under this
+            // lock. With `quota_for`, `insert` calls it outside the lock first.
+            if self.shared.quota_for.is_none() && table.no_room(shard.cap, now) {
+                let quota = self.quota;
+                return self.spill(shard, &table, hash, key, quota, n, now, slack, reserve);
             }
         }
         self.insert(shard, hash, key, n, now, slack, reserve)
@@ -350,7 +375,7 @@ impl<K, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, C> {
             .field("name", &self.shared.name)
             .field("max_keys", &self.shared.max_keys)
             .field("shards", &self.shared.shards.len())
-            .field("overflow", &self.shared.overflow.is_some())
+            .field("spill_bytes", &self.shared.spill.bytes())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }

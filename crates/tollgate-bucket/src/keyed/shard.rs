@@ -80,6 +80,24 @@ impl<K> Shard<K> {
         }
     }
 
+    /// The most heap bytes this shard's table can take, holding at most `cap` keys of
+    /// type `K` and `quotas` distinct quotas: hashbrown keeps at least 1/8 of its
+    /// buckets free and may double once more when deleted slots fill it up, so at most
+    /// twice the smallest power of two above `cap x 8/7`, each bucket an entry and a
+    /// control byte, plus a group of control bytes and alignment.
+    pub(crate) fn max_bytes(cap: usize, quotas: usize) -> usize {
+        let buckets = if cap < 4 {
+            4
+        } else if cap < 8 {
+            8
+        } else {
+            (cap.saturating_mul(8) / 7).next_power_of_two()
+        };
+        let table = 2 * buckets * (std::mem::size_of::<Entry<K>>() + 1) + 64;
+        // The quota list doubles as it grows.
+        table + 2 * quotas * std::mem::size_of::<Quota>()
+    }
+
     #[inline]
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Table<K>> {
         // A panic in user code (Hash, Eq, quota_for) never leaves a table half-updated:
@@ -173,7 +191,14 @@ impl<K> Table<K> {
         before - self.entries.len()
     }
 
+    /// Whether the shard is full (at `cap` keys) and no key can be evicted at `now`.
+    #[inline]
+    pub(crate) fn no_room(&self, cap: usize, now: u64) -> bool {
+        self.entries.len() >= cap && now < self.next_evictable()
+    }
+
     /// The earliest time an entry may become evictable.
+    #[inline]
     pub(crate) fn next_evictable(&self) -> u64 {
         // Relaxed: a hint for a retry-after; the lock orders it well enough.
         self.next_evictable.load(Ordering::Relaxed)

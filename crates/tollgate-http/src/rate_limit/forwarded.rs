@@ -5,7 +5,7 @@ use http::header::{HeaderName, FORWARDED};
 use http::Request;
 use tollgate_core::{ConfigError, KeyFn};
 
-use super::ip::{client_key, ipv6_prefix, parse_hop, IpRange};
+use super::ip::{parse_hop, IpRange, Prefixes};
 use super::peer_addr;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -59,11 +59,14 @@ pub enum ForwardedHeader {
 ///   trusted proxy reported the client makes the key missing (see
 ///   `tollgate_bucket::MissingKey`); hops left of the client are never parsed.
 /// - A request without a peer address has no key.
+/// - The client's address is keyed as [`PeerIp`](super::PeerIp) keys a peer: IPv6 by
+///   its `/64` unless [`ipv6_prefix`](ForwardedIp::ipv6_prefix) says otherwise, IPv4
+///   by its address unless [`ipv4_prefix`](ForwardedIp::ipv4_prefix) does.
 #[derive(Debug, Clone)]
 pub struct ForwardedIp {
     trusted: Arc<[IpRange]>,
     header: ForwardedHeader,
-    v6_prefix: u8,
+    prefixes: Prefixes,
 }
 
 impl ForwardedIp {
@@ -81,7 +84,7 @@ impl ForwardedIp {
         Ok(Self {
             trusted,
             header: ForwardedHeader::default(),
-            v6_prefix: 128,
+            prefixes: Prefixes::DEFAULT,
         })
     }
 
@@ -92,9 +95,17 @@ impl ForwardedIp {
         self
     }
 
-    /// Keys IPv6 clients by their first `len` bits, as [`PeerIp::ipv6_prefix`](super::PeerIp::ipv6_prefix).
+    /// Keys IPv6 clients by their first `len` bits: 48 to 128, default 64, as
+    /// [`PeerIp::ipv6_prefix`](super::PeerIp::ipv6_prefix).
     pub fn ipv6_prefix(mut self, len: u8) -> Result<Self, ConfigError> {
-        self.v6_prefix = ipv6_prefix(len)?;
+        self.prefixes = self.prefixes.ipv6(len)?;
+        Ok(self)
+    }
+
+    /// Keys IPv4 clients by their first `len` bits: 16 to 32, default 32 (the
+    /// address), as [`PeerIp::ipv4_prefix`](super::PeerIp::ipv4_prefix).
+    pub fn ipv4_prefix(mut self, len: u8) -> Result<Self, ConfigError> {
+        self.prefixes = self.prefixes.ipv4(len)?;
         Ok(self)
     }
 
@@ -136,8 +147,7 @@ impl<B> KeyFn<Request<B>> for ForwardedIp {
     type Key = IpAddr;
 
     fn key(&self, request: &Request<B>) -> Option<IpAddr> {
-        self.client(request)
-            .map(|ip| client_key(ip, self.v6_prefix))
+        self.client(request).map(|ip| self.prefixes.key(ip))
     }
 }
 
@@ -258,7 +268,7 @@ mod tests {
             "x-forwarded-for",
             &[b"[2001:db8::7]:443,::ffff:10.1.1.1"],
         );
-        assert_eq!(xff().key(&r), ip("2001:db8::7"));
+        assert_eq!(xff().key(&r), ip("2001:db8::"), "keyed by its /64");
     }
 
     #[test]
@@ -306,7 +316,7 @@ mod tests {
             "forwarded",
             &[b"for=6.6.6.6, For=\"[2001:db8:cafe::17]:4711\";proto=https;by=\"a,b\", for=10.0.0.2;host=x"],
         );
-        assert_eq!(fwd.key(&r), ip("2001:db8:cafe::17"));
+        assert_eq!(fwd.key(&r), ip("2001:db8:cafe::"), "keyed by its /64");
         // An element without `for`, or `for=unknown`, is no key.
         let r = req(
             Some("10.0.0.1:1"),
@@ -323,13 +333,19 @@ mod tests {
 
     #[test]
     fn prefix_grouping_applies_to_forwarded_clients() {
-        let by64 = xff().ipv6_prefix(64).unwrap();
         let r = req(
             Some("10.0.0.1:1"),
             "x-forwarded-for",
             &[b"2001:db8:1:2:3::9"],
         );
-        assert_eq!(by64.key(&r), ip("2001:db8:1:2::"));
+        assert_eq!(xff().key(&r), ip("2001:db8:1:2::"), "a /64 by default");
+        let by48 = xff().ipv6_prefix(48).unwrap();
+        assert_eq!(by48.key(&r), ip("2001:db8:1::"));
+        let r4 = req(Some("10.0.0.1:1"), "x-forwarded-for", &[b"198.51.100.77"]);
+        assert_eq!(xff().key(&r4), ip("198.51.100.77"));
+        assert_eq!(xff().ipv4_prefix(24).unwrap().key(&r4), ip("198.51.100.0"));
+        assert_eq!(xff().ipv6_prefix(129).unwrap_err().field(), "ipv6_prefix");
+        assert_eq!(xff().ipv4_prefix(33).unwrap_err().field(), "ipv4_prefix");
     }
 
     #[test]

@@ -83,24 +83,52 @@ pub(crate) fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
-/// Checks an IPv6 grouping prefix given to an extractor's builder.
-pub(crate) fn ipv6_prefix(len: u8) -> Result<u8, ConfigError> {
-    if (1..=128).contains(&len) {
-        Ok(len)
-    } else {
-        Err(ConfigError::new(
-            "ipv6_prefix",
-            format!("must be between 1 and 128, got {len}"),
-        ))
+/// How client addresses become keys: IPv6 by prefix (a client usually holds a whole
+/// `/64`, so keying by address would let it mint 2^64 keys), IPv4 by address or prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prefixes {
+    v4: u8,
+    v6: u8,
+}
+
+impl Prefixes {
+    /// IPv4 by address, IPv6 by `/64`.
+    pub(crate) const DEFAULT: Prefixes = Prefixes { v4: 32, v6: 64 };
+
+    /// Groups IPv6 by its first `len` bits: 48 (a site) to 128 (one address).
+    pub(crate) fn ipv6(self, len: u8) -> Result<Self, ConfigError> {
+        Ok(Self {
+            v6: prefix("ipv6_prefix", len, 48, 128)?,
+            ..self
+        })
+    }
+
+    /// Groups IPv4 by its first `len` bits: 16 to 32 (one address).
+    pub(crate) fn ipv4(self, len: u8) -> Result<Self, ConfigError> {
+        Ok(Self {
+            v4: prefix("ipv4_prefix", len, 16, 32)?,
+            ..self
+        })
+    }
+
+    /// The key of a client address: canonical (an IPv4-mapped IPv6 address is its IPv4
+    /// address), then masked to its family's prefix.
+    pub(crate) fn key(self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            v4 @ IpAddr::V4(_) => mask(v4, self.v4),
+            v6 => mask(v6, self.v6),
+        }
     }
 }
 
-/// The key of a client address: canonical (an IPv4-mapped IPv6 address is its IPv4
-/// address), IPv6 grouped by `v6_prefix`.
-pub(crate) fn client_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
-    match ip.to_canonical() {
-        v4 @ IpAddr::V4(_) => v4,
-        v6 => mask(v6, v6_prefix),
+fn prefix(field: &'static str, len: u8, min: u8, max: u8) -> Result<u8, ConfigError> {
+    if (min..=max).contains(&len) {
+        Ok(len)
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("must be between {min} and {max}, got {len}"),
+        ))
     }
 }
 
@@ -185,11 +213,33 @@ mod tests {
         assert_eq!(mask(ip("10.1.2.3"), 24), ip("10.1.2.0"));
         assert_eq!(mask(ip("10.1.2.3"), 32), ip("10.1.2.3"));
         assert_eq!(mask(ip("2001:db8:1:2:3:4:5:6"), 64), ip("2001:db8:1:2::"));
-        assert_eq!(client_key(ip("::ffff:192.0.2.1"), 64), ip("192.0.2.1"));
-        assert_eq!(client_key(ip("2001:db8::1"), 128), ip("2001:db8::1"));
-        assert!(ipv6_prefix(0).is_err());
-        assert!(ipv6_prefix(129).is_err());
-        assert_eq!(ipv6_prefix(64), Ok(64));
+        let default = Prefixes::DEFAULT;
+        assert_eq!(default.key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(default.key(ip("2001:db8::1:2:3:4")), ip("2001:db8::"));
+        let exact = default.ipv6(128).unwrap();
+        assert_eq!(exact.key(ip("2001:db8::1")), ip("2001:db8::1"));
+        let by24 = default.ipv4(24).unwrap();
+        assert_eq!(by24.key(ip("::ffff:192.0.2.77")), ip("192.0.2.0"));
+        assert_eq!(
+            by24.key(ip("2001:db8::1")),
+            ip("2001:db8::"),
+            "v6 keeps /64"
+        );
+        for bad in [0, 47, 129] {
+            let err = default.ipv6(bad).unwrap_err();
+            assert_eq!(err.field(), "ipv6_prefix");
+        }
+        assert_eq!(
+            default.ipv6(32).unwrap_err().rule(),
+            "must be between 48 and 128, got 32"
+        );
+        for bad in [0, 15, 33] {
+            assert_eq!(default.ipv4(bad).unwrap_err().field(), "ipv4_prefix");
+        }
+        assert_eq!(
+            default.ipv6(48).unwrap().ipv4(16).unwrap(),
+            Prefixes { v4: 16, v6: 48 }
+        );
     }
 
     #[test]
