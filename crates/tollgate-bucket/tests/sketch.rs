@@ -111,14 +111,14 @@ fn the_sketch_is_the_default_and_sized_from_max_keys() {
         .max_keys(1_000)
         .build()
         .unwrap();
-    // 4 rows of 1,024 cells of 8 bytes.
-    assert!(format!("{limiter:?}").contains("spill_bytes: 32768"));
+    // 4 rows of 4 x 1,024 cells of 8 bytes.
+    assert!(format!("{limiter:?}").contains("spill_bytes: 131072"));
     let rejecting = KeyedRateLimiter::<u64>::builder(quota)
         .max_keys(1_000)
         .when_full(WhenFull::Reject)
         .build()
         .unwrap();
-    assert_eq!(limiter.max_bytes() - rejecting.max_bytes(), 32_768);
+    assert_eq!(limiter.max_bytes() - rejecting.max_bytes(), 131_072);
     // 100 bytes in 3 rows: 4 cells a row (a power of two, not above 100 / 8 / 3).
     let odd = KeyedRateLimiter::<u64>::builder(quota)
         .when_full(WhenFull::Sketch {

@@ -84,7 +84,7 @@ impl<K, C> KeyedBuilder<K, C> {
     }
 
     /// What happens to a new key when its shard is full of active keys (see
-    /// [`WhenFull`]; by default a sketch of 32 bytes per key of `max_keys`).
+    /// [`WhenFull`]; by default a sketch of 128 bytes per key of `max_keys`).
     pub fn when_full(mut self, policy: WhenFull) -> Self {
         self.when_full = Some(policy);
         self
