@@ -19,6 +19,8 @@
 //! - [`BoxError`] is tower's boxed error, the one error type of every client-side layer.
 //! - [`KeyFn`] picks a request's key for every keyed layer.
 //! - [`SplitMix64`] draws jitter and shedding decisions.
+//! - `metrics` (feature `metrics`): the admission counters every layer records through
+//!   the `metrics` facade, and the `layer` label.
 //! - `timer` (feature `tokio`) arms a tokio timer from a [`Timestamp`], the one place
 //!   where a clock's timeline meets tokio's.
 //!
@@ -43,6 +45,8 @@
 mod clock;
 mod config;
 mod key;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod quota;
 mod random;
 mod refuse;

@@ -14,6 +14,7 @@ use tollgate_core::{timer, Clock, Policy, Quota, Reason, Rejection, SystemClock,
 use crate::failure::{Health, Mode, Observed, OnFailure};
 use crate::key::{redis_key, RedisKey};
 use crate::local::{Cells, Local, LocalTable};
+use crate::metrics::{Event, Metrics};
 use crate::script::Reply;
 use crate::{RedisBuilder, Snapshot};
 
@@ -88,6 +89,7 @@ pub(crate) struct Counters {
     failures: AtomicU64,
     failovers: AtomicU64,
     recoveries: AtomicU64,
+    metrics: Metrics,
 }
 
 impl Counters {
@@ -196,6 +198,8 @@ where
             Err(_) => &self.counters.rejected,
         };
         Counters::add(counter);
+        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
+        self.counters.metrics.decided(reason);
         decision
     }
 
@@ -212,10 +216,12 @@ where
         match self.local.decide(key, n, self.units.cells(self.quota), now) {
             Local::Limited { wait } => {
                 Counters::add(&self.counters.local);
+                self.counters.metrics.event(Event::Local);
                 return Err(rate_limited(wait, policy));
             }
             Local::Spent { reset } => {
                 Counters::add(&self.counters.local);
+                self.counters.metrics.event(Event::Local);
                 return Ok(Admitted::after(reset, self.quota));
             }
             Local::Unknown => {}
@@ -225,18 +231,22 @@ where
             Observed::Down { for_ } => return self.failover(key, n, now, for_),
         };
         Counters::add(&self.counters.round_trips);
+        self.counters.metrics.event(Event::RoundTrip);
         match self.round_trip(key, n, now).await {
             Ok(reply) => {
                 if self.health.succeeded(seen) {
                     Counters::add(&self.counters.recoveries);
+                    self.counters.metrics.event(Event::Recovery);
                     tracing::info!(target: "tollgate::redis", "redis answers again: deciding on redis");
                 }
                 Ok(self.apply(key, n, reply, now)?)
             }
             Err(error) => {
                 Counters::add(&self.counters.failures);
+                self.counters.metrics.event(Event::Failure);
                 if self.health.failed(now, self.retry_after_failure) {
                     Counters::add(&self.counters.failovers);
+                    self.counters.metrics.event(Event::Failover);
                     tracing::warn!(
                         target: "tollgate::redis",
                         %error,

@@ -10,6 +10,7 @@ use tollgate_core::{Clock, ConfigError, Rejection, SystemClock};
 use super::shard::Shard;
 use super::{KeyedRateLimiter, Overflow, QuotaFor, Shared, TraceKey};
 use crate::counter::StripedCounter;
+use crate::metrics::Metrics;
 use tollgate_core::Quota;
 
 /// What a keyed limiter does with a new key when its shard of the table is full and
@@ -207,6 +208,7 @@ impl<K, C> KeyedBuilder<K, C> {
                 quota_for: self.quota_for,
                 overflow,
                 trace_key: self.trace_key,
+                metrics: Metrics::new(self.name.as_deref()),
                 name: self.name,
                 admitted: StripedCounter::default(),
                 _key: PhantomData,

@@ -65,6 +65,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
             return match gcra::acquire(&overflow.tat, &quota, n, now, slack) {
                 Ok((previous, next)) => {
                     shared.admitted.add(1);
+                    shared.metrics.admitted();
                     Ok(Grant {
                         previous,
                         next,
@@ -90,6 +91,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
                 });
                 drop(table);
                 shared.admitted.add(1);
+                shared.metrics.admitted();
                 Ok(Grant {
                     previous,
                     next,

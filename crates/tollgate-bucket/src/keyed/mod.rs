@@ -17,6 +17,7 @@ pub use builder::{KeyedBuilder, WhenFull};
 
 use crate::counter::StripedCounter;
 use crate::gcra;
+use crate::metrics::Metrics;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 use insert::denied;
 use shard::{Entry, Shard};
@@ -80,6 +81,7 @@ struct Shared<K> {
     trace_key: Option<TraceKey<K>>,
     name: Option<Arc<str>>,
     admitted: StripedCounter,
+    metrics: Metrics,
     _key: PhantomData<fn(K)>,
 }
 
@@ -308,6 +310,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         match gcra::acquire(&entry.tat, &quota, n, now, slack) {
             Ok((previous, next)) => {
                 self.shared.admitted.add(1);
+                self.shared.metrics.admitted();
                 Ok(Grant {
                     previous,
                     next,
@@ -322,6 +325,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
     #[cold]
     fn reject(&self, shard: &Shard<K>, key: &K, quota: &Quota, rejection: Rejection) -> Rejection {
         shard.count_rejected();
+        self.shared.metrics.rejected(rejection.reason());
         match self.shared.trace_key {
             Some(trace) => trace(&rejection, quota, key),
             None => crate::trace::rejected(&rejection, quota),
