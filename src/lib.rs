@@ -8,6 +8,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod dashboard_demo;
 pub mod drain_load;
 pub mod redis_server;
 

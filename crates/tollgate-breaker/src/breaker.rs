@@ -118,7 +118,6 @@ impl<C: Clock> Breaker<C> {
             };
             self.shared.admitted.add();
             self.shared.metrics.admitted();
-            self.shared.metrics.admitted();
             return Ok(Permit::new(
                 Arc::clone(&self.shared),
                 word.generation(),

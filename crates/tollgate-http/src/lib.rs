@@ -22,7 +22,8 @@
 //! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
 //! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
 //! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
-//! drain). The defaults are the five algorithms.
+//! drain), `dashboard` (a live page of the layers' snapshots and `/metrics`, in
+//! [`dashboard`]). The defaults are the five algorithms.
 //!
 //! ```
 //! use std::time::Duration;
@@ -44,6 +45,8 @@
 pub mod body;
 #[cfg(feature = "breaker")]
 pub mod breaker;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 #[cfg(feature = "deadline")]
 pub mod deadline;
 #[cfg(feature = "drain")]
