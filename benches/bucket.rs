@@ -58,7 +58,7 @@ fn contended<F: Fn(u64) + Sync>(threads: usize, iters: u64, op: F) -> Duration {
 }
 
 fn direct(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bucket_direct");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_direct"));
     let tollgate = RateLimiter::new(tollgate_quota());
     let governor = DefaultDirectRateLimiter::direct(governor_quota());
     group.bench_function("tollgate/1_thread", |b| {
@@ -94,7 +94,7 @@ fn key_at(i: u64, keys: u64) -> u64 {
 }
 
 fn keyed(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bucket_keyed");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_keyed"));
     for keys in [1_000u64, 1_000_000] {
         let tollgate = KeyedRateLimiter::builder(tollgate_quota())
             .max_keys(keys as usize * 2)
@@ -209,7 +209,7 @@ fn layer(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let mut group = c.benchmark_group("bucket_layer");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_layer"));
 
     group.bench_function("bare_service_fn", |b| {
         b.iter_custom(|iters| drive(&rt, trivial(), iters))
