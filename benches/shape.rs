@@ -62,7 +62,9 @@ fn governor_unbounded() -> governor::DefaultDirectRateLimiter {
 fn admission_uncontended(c: &mut Criterion) {
     let rt = runtime();
     let _guard = rt.enter();
-    let mut group = c.benchmark_group(tollgate_workspace::bench_group("shape_admission_uncontended"));
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group(
+        "shape_admission_uncontended",
+    ));
 
     let shaper = tollgate_unbounded();
     group.bench_function("tollgate_leaky_admit", |b| {

@@ -22,8 +22,9 @@
 //! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
 //! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
 //! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
-//! drain), `dashboard` (a live page of the layers' snapshots and `/metrics`, in
-//! [`dashboard`]). The defaults are the five algorithms.
+//! drain), `dashboard` (a live page of the layers' snapshots and `/metrics`: the
+//! `dashboard` module). The defaults are the five algorithms. Every metric and tracing event is
+//! listed in [`observability`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -52,6 +53,8 @@ pub mod deadline;
 #[cfg(feature = "drain")]
 pub mod drain;
 pub mod grpc;
+#[doc = include_str!("../docs/observability.md")]
+pub mod observability {}
 #[cfg(feature = "bucket")]
 pub mod rate_limit;
 mod rejection;
