@@ -50,6 +50,8 @@ pub(crate) struct Metrics {
     events: [metrics::Counter; EVENTS.len()],
 }
 
+// Derivable only with the feature off, where the struct is empty.
+#[allow(clippy::derivable_impls)]
 impl Default for Metrics {
     fn default() -> Self {
         #[cfg(feature = "metrics")]
