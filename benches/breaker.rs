@@ -45,7 +45,7 @@ fn closed_path(c: &mut Criterion) {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let mut group = c.benchmark_group("breaker_closed");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("breaker_closed"));
 
     let mut bare = trivial();
     group.bench_function("bare_service", |b| {
@@ -83,7 +83,7 @@ fn closed_path(c: &mut Criterion) {
 }
 
 fn open_path(c: &mut Criterion) {
-    let mut group = c.benchmark_group("breaker_open");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("breaker_open"));
     let mut closed = tollgate_layer().layer(trivial());
     group.bench_function("tollgate_layer_closed", |b| {
         b.iter(|| black_box(call(&mut closed, black_box(1))))
@@ -120,7 +120,7 @@ fn per_call(threads: usize, iters: u64) -> Duration {
 }
 
 fn two_threads(c: &mut Criterion) {
-    let mut group = c.benchmark_group("breaker_threads");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("breaker_threads"));
     // Wall time per call of each thread: equal figures mean perfect scaling.
     group.bench_function("tollgate_layer_1_thread", |b| {
         b.iter_custom(|n| per_call(1, n))

@@ -68,7 +68,7 @@ fn contended<F: Fn(u64) + Sync>(threads: usize, iters: u64, op: F) -> Duration {
 }
 
 fn direct(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bucket_direct");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_direct"));
     let tollgate = RateLimiter::new(tollgate_quota());
     let governor = DefaultDirectRateLimiter::direct(governor_quota());
     group.bench_function("tollgate/1_thread", |b| {
@@ -144,7 +144,7 @@ impl Floor {
 /// keyed limiter (which keeps every key), and the flat array floor. The heap each one
 /// holds after seeing every key is printed to stderr.
 fn keyed(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bucket_keyed");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_keyed"));
     for (keys, label) in [
         (1_000u64, "1k_keys"),
         (1_000_000, "1M_keys"),
@@ -228,7 +228,7 @@ const MIB: f64 = (1 << 20) as f64;
 /// refused by `Reject`) under the shard's read lock. One cell an hour, bursts of a
 /// million: a key stays active an hour after one check, and none is refused here.
 fn keyed_full(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bucket_keyed_full");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_keyed_full"));
     let quota = Quota::per_hour(1).burst(BURST).expect("valid quota");
     let keys = 1_000u64;
     let with_room = KeyedRateLimiter::builder(quota)
@@ -350,7 +350,7 @@ fn layer(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let mut group = c.benchmark_group("bucket_layer");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_layer"));
 
     group.bench_function("bare_service_fn", |b| {
         b.iter_custom(|iters| drive(&rt, trivial(), iters))

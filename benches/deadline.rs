@@ -65,7 +65,7 @@ fn layers(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let mut group = c.benchmark_group("deadline_layer");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("deadline_layer"));
 
     // Every variant builds the same kind of request: one header, as a gRPC call with
     // a deadline carries.
@@ -133,7 +133,7 @@ fn layers(c: &mut Criterion) {
 }
 
 fn wire(c: &mut Criterion) {
-    let mut group = c.benchmark_group("deadline_wire");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("deadline_wire"));
     group.bench_function("parse_grpc_timeout", |b| {
         b.iter(|| parse_grpc_timeout(black_box(b"1500000u")))
     });

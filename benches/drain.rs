@@ -55,7 +55,7 @@ where
 }
 
 fn per_request(c: &mut Criterion) {
-    let mut group = c.benchmark_group("drain_per_request");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("drain_per_request"));
     let mut cx = Context::from_waker(Waker::noop());
     let drain = Drain::builder().build().expect("default timings");
 

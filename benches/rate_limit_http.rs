@@ -55,7 +55,7 @@ fn layer_overhead(c: &mut Criterion) {
     let quota = Quota::per_second(CELLS)
         .burst(CELLS)
         .expect("a valid quota");
-    let mut group = c.benchmark_group("rate_limit_http");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("rate_limit_http"));
 
     let mut bare = handler;
     group.bench_function("bare_service", |b| {

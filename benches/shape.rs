@@ -62,7 +62,9 @@ fn governor_unbounded() -> governor::DefaultDirectRateLimiter {
 fn admission_uncontended(c: &mut Criterion) {
     let rt = runtime();
     let _guard = rt.enter();
-    let mut group = c.benchmark_group("shape_admission_uncontended");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group(
+        "shape_admission_uncontended",
+    ));
 
     let shaper = tollgate_unbounded();
     group.bench_function("tollgate_leaky_admit", |b| {
@@ -83,7 +85,7 @@ fn admission_uncontended(c: &mut Criterion) {
 }
 
 fn queued_release(c: &mut Criterion) {
-    let mut group = c.benchmark_group("shape_queued_release");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("shape_queued_release"));
     let clock = ManualClock::new();
     let quota = Quota::with_period(1, Duration::from_micros(1))
         .burst(1)
@@ -116,7 +118,7 @@ fn queued_release(c: &mut Criterion) {
 }
 
 fn contended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("shape_contended_2_threads");
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("shape_contended_2_threads"));
     fn two_threads(iters: u64, admit: impl Fn() + Send + Sync) -> Duration {
         let per_thread = iters / 2 + 1;
         let start = Instant::now();

@@ -8,6 +8,24 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod dashboard_demo;
+
+/// The name of a benchmark group, marked when the crates' `metrics` feature is on (and
+/// no recorder installed): `cargo bench --bench X` and `cargo bench --bench X
+/// --features metrics` then report side by side, each group with its peers, for the
+/// overhead of the feature alone.
+///
+/// ```
+/// let name = tollgate_workspace::bench_group("bucket_direct");
+/// assert!(name.starts_with("bucket_direct"));
+/// ```
+pub fn bench_group(name: &str) -> String {
+    if cfg!(feature = "metrics") {
+        format!("{name}_metrics_on_no_recorder")
+    } else {
+        name.to_owned()
+    }
+}
 pub mod drain_load;
 pub mod redis_server;
 

@@ -1,6 +1,7 @@
 //! The workspace's task runner. `cargo xtask test` runs every check CI runs:
 //! formatting, clippy, every feature of every library crate on its own (cargo-hack,
-//! installed when missing), the tests (with a real `redis-server`, installed when
+//! installed when missing), the tests (with a real `redis-server` and a headless
+//! `chromium`, installed when
 //! missing) of every crate (doc tests and examples included),
 //! the docs with warnings denied, and the loom models of every crate that has them.
 //!
@@ -23,7 +24,8 @@ tasks:
 fn main() {
     let task = env::args().nth(1);
     let result = match task.as_deref() {
-        Some("test") => ensure_redis_server()
+        Some("test") => ensure_package("redis-server", &["redis-server", "redis-cli"])
+            .and_then(|()| ensure_package("chromium", &["chromium"]))
             .and_then(|()| lint())
             .and_then(|()| features())
             .and_then(|()| tests())
@@ -93,16 +95,17 @@ fn ensure_cargo_hack() -> Result<(), String> {
     cargo(&["install", "--locked", "cargo-hack"], &[])
 }
 
-/// The Redis tests start their own `redis-server` on loopback: install it when missing
-/// (Debian's package, as root), or stop at once saying the one command that does.
-fn ensure_redis_server() -> Result<(), String> {
+/// A Debian package the tests need: the Redis tests start their own `redis-server` on
+/// loopback, the dashboard test drives a headless `chromium`. Installs `package` when
+/// one of `tools` is missing (as root), or stops at once saying the one command that does.
+fn ensure_package(package: &str, tools: &[&str]) -> Result<(), String> {
     let present = |tool: &str| {
         Command::new(tool)
             .arg("--version")
             .output()
             .is_ok_and(|out| out.status.success())
     };
-    if present("redis-server") && present("redis-cli") {
+    if tools.iter().all(|tool| present(tool)) {
         return Ok(());
     }
     let as_root = Command::new("id")
@@ -110,10 +113,10 @@ fn ensure_redis_server() -> Result<(), String> {
         .output()
         .is_ok_and(|out| out.stdout.starts_with(b"0"));
     if as_root && present("apt-get") {
-        eprintln!("xtask: redis-server is missing; installing it");
+        eprintln!("xtask: {package} is missing; installing it");
         for args in [
             &["update", "-qq"][..],
-            &["install", "-y", "-qq", "redis-server"][..],
+            &["install", "-y", "-qq", package][..],
         ] {
             let status = Command::new("apt-get").args(args).status();
             if !status.is_ok_and(|s| s.success()) {
@@ -122,7 +125,9 @@ fn ensure_redis_server() -> Result<(), String> {
         }
         return Ok(());
     }
-    Err("redis-server is missing: install it with `sudo apt-get install -y redis-server`".into())
+    Err(format!(
+        "{package} is missing: install it with `sudo apt-get install -y {package}`"
+    ))
 }
 
 fn tests() -> Result<(), String> {

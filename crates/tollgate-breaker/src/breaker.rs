@@ -8,6 +8,7 @@ use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 
 use crate::builder::BreakerBuilder;
 use crate::config::BreakerConfig;
+use crate::metrics::Metrics;
 use crate::permit::Permit;
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
@@ -89,9 +90,13 @@ impl Breaker<SystemClock> {
 }
 
 impl<C: Clock> Breaker<C> {
-    pub(crate) fn from_parts(config: BreakerConfig, clock: C) -> Self {
+    pub(crate) fn from_parts(
+        config: BreakerConfig,
+        clock: C,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Self {
         Breaker {
-            shared: Arc::new(Shared::new(config, clock)),
+            shared: Arc::new(Shared::new(config, clock, metrics)),
         }
     }
 
@@ -112,6 +117,7 @@ impl<C: Clock> Breaker<C> {
                 Timestamp::ZERO
             };
             self.shared.admitted.add();
+            self.shared.metrics.admitted();
             return Ok(Permit::new(
                 Arc::clone(&self.shared),
                 word.generation(),
@@ -131,6 +137,7 @@ impl<C: Clock> Breaker<C> {
     fn acquire_slow(&self, now: Timestamp) -> Result<Permit<C>, Rejection> {
         let permit = self.acquire_at(now)?;
         self.shared.admitted.add();
+        self.shared.metrics.admitted();
         Ok(permit)
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tollgate_core::{Clock, ConfigError, SystemClock};
 
 use crate::config::{BreakerConfig, Window};
+use crate::metrics::Metrics;
 use crate::Breaker;
 
 /// Builds a [`Breaker`]: start from [`Breaker::builder`], set the policies, set the
@@ -121,6 +122,8 @@ impl<C> BreakerBuilder<C> {
 impl<C: Clock> BreakerBuilder<C> {
     /// Validates every field and makes the breaker.
     pub fn build(self) -> Result<Breaker<C>, ConfigError> {
-        Ok(Breaker::from_parts(self.config.validate()?, self.clock))
+        let config = self.config.validate()?;
+        let metrics = Arc::new(Metrics::new(config.name()));
+        Ok(Breaker::from_parts(config, self.clock, metrics))
     }
 }

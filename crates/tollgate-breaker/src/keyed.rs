@@ -11,6 +11,7 @@ use tollgate_core::sync::{Arc, AtomicU64, Ordering, RwLock};
 use tollgate_core::{Clock, ConfigError, Reason, Rejection, SystemClock, Timestamp};
 
 use crate::config::BreakerConfig;
+use crate::metrics::Metrics;
 use crate::snapshot::KeyedBreakersSnapshot;
 use crate::{Breaker, BreakerBuilder, State};
 
@@ -59,6 +60,8 @@ struct Table<K, C> {
     /// Calls refused by evicted breakers, and by the table itself.
     retired_rejected: AtomicU64,
     evicted: AtomicU64,
+    /// Shared by every breaker of the table, under the table's name.
+    metrics: std::sync::Arc<Metrics>,
 }
 
 struct Entry<C> {
@@ -142,7 +145,7 @@ where
         }
         let mut config = table.config.clone();
         config.name = format!("{}/{key}", table.config.name()).into();
-        let breaker = Breaker::from_parts(config, table.clock.clone());
+        let breaker = Breaker::from_parts(config, table.clock.clone(), table.metrics.clone());
         map.insert(
             key.clone(),
             Entry {
@@ -233,11 +236,13 @@ impl<K, C: Clock> Table<K, C> {
         self.retired_admitted.fetch_add(admitted, Ordering::Relaxed);
         self.retired_rejected.fetch_add(rejected, Ordering::Relaxed);
         self.evicted.fetch_add(1, Ordering::Relaxed);
+        self.metrics.retired(breaker.state());
     }
 
     fn refuse(&self, reason: Reason) -> Rejection {
         // Relaxed: a counter for metrics.
         self.retired_rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.rejected(reason);
         Rejection::new(reason).with_name(self.config.name.clone())
     }
 }
@@ -292,8 +297,10 @@ impl<K, C: Clock> KeyedBreakersBuilder<K, C> {
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }
+        let metrics = std::sync::Arc::new(Metrics::new(config.name()));
         Ok(KeyedBreakers {
             inner: Arc::new(Table {
+                metrics,
                 config,
                 clock: self.clock,
                 max_keys: self.max_keys,

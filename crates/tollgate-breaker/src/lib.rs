@@ -80,6 +80,7 @@ mod config;
 mod future;
 mod keyed;
 mod layer;
+mod metrics;
 mod permit;
 mod select;
 mod service;

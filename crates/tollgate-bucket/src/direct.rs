@@ -9,6 +9,7 @@ use tollgate_core::{Clock, ConfigError, Quota, Rejection, SystemClock, Timestamp
 
 use crate::counter::StripedCounter;
 use crate::gcra;
+use crate::metrics::Metrics;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 
 /// One token bucket (GCRA) shared by every clone: lock-free, no background task.
@@ -129,6 +130,7 @@ struct Shared {
     tat: AtomicU64,
     rejected: AtomicU64,
     admitted: StripedCounter,
+    metrics: Metrics,
     name: Option<Arc<str>>,
 }
 
@@ -138,6 +140,7 @@ impl Shared {
             tat: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             admitted: StripedCounter::default(),
+            metrics: Metrics::new(name.as_deref()),
             name,
         }
     }
@@ -274,12 +277,14 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     fn count_admitted(&self) {
         self.shared.admitted.add(1);
+        self.shared.metrics.admitted();
     }
 
     #[cold]
     fn reject(&self, rejection: Rejection) -> Rejection {
         // Relaxed: a lone counter.
         self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.rejected(rejection.reason());
         crate::trace::rejected(&rejection, &self.quota);
         match &self.shared.name {
             Some(name) => rejection.with_name(Arc::clone(name)),

@@ -62,6 +62,7 @@ mod gcra;
 mod key;
 mod keyed;
 mod layer;
+mod metrics;
 mod outcome;
 mod service;
 mod sketch;

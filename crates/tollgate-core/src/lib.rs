@@ -20,6 +20,8 @@
 //! - [`KeyFn`] picks a request's key for every keyed layer; [`KeyBytes`] writes a key
 //!   out for a store shared across processes.
 //! - [`SplitMix64`] draws jitter and shedding decisions.
+//! - `metrics` (feature `metrics`): the admission counters every layer records through
+//!   the `metrics` facade, and the `layer` label.
 //! - `timer` (feature `tokio`) arms a tokio timer from a [`Timestamp`], the one place
 //!   where a clock's timeline meets tokio's.
 //!
@@ -44,6 +46,8 @@
 mod clock;
 mod config;
 mod key;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod quota;
 mod random;
 mod refuse;

@@ -176,7 +176,7 @@ impl<C> DeadlinePolicyBuilder<C> {
         Ok(DeadlinePolicy {
             config: self.config,
             clock: self.clock,
-            counters: Arc::default(),
+            counters: Arc::new(Counters::new("deadline")),
         })
     }
 }
@@ -219,6 +219,7 @@ impl<C> DeadlinePolicy<C> {
             None => match c.default {
                 Some(default) => default,
                 None => {
+                    // Unbounded: admitted, with no budget to record.
                     self.counters.bump(ADMITTED);
                     self.counters.bump(UNBOUNDED);
                     return Ok(None);
@@ -235,7 +236,7 @@ impl<C> DeadlinePolicy<C> {
             self.counters.fired(SPENT, DeadlineKind::Inherited);
             return Err(exceeded(DeadlineKind::Inherited));
         }
-        self.counters.bump(ADMITTED);
+        self.counters.admitted(budget);
         Ok(Some(Deadline::after(now, budget)))
     }
 }

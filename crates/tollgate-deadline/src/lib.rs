@@ -92,6 +92,7 @@ mod deadline;
 mod deadline_policy;
 mod future;
 mod layer;
+mod metrics;
 mod propagate;
 mod retry;
 mod scope;

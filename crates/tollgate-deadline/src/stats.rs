@@ -1,8 +1,12 @@
 //! What the deadline layers did: one relaxed counter per event, shared by every clone
 //! of a policy and by every layer and service built from it.
 
+use std::time::Duration;
 use tollgate_core::sync::{AtomicU64, Ordering};
-use tollgate_core::DeadlineKind;
+
+use tollgate_core::{DeadlineKind, Reason};
+
+use crate::metrics::Metrics;
 
 /// What a [`DeadlinePolicy`](crate::DeadlinePolicy) (the server side) decided since it
 /// was built, across every layer, service and clone sharing it.
@@ -84,21 +88,37 @@ const N: usize = 8;
 /// Independent event counters. Relaxed everywhere: each counter is a statistic on its
 /// own; no other memory is published through it, and a snapshot need not be a
 /// consistent cut across counters.
+/// Each event also goes to the `metrics` facade (feature `metrics`).
 #[derive(Debug)]
-pub struct Counters([AtomicU64; N]);
-
-impl Default for Counters {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
+pub struct Counters([AtomicU64; N], Metrics);
 
 impl Counters {
+    /// The counters of the policy labelled `layer`.
+    pub fn new(layer: &str) -> Self {
+        Self(
+            std::array::from_fn(|_| AtomicU64::new(0)),
+            Metrics::new(layer),
+        )
+    }
+
     /// Counts one event of counter `i`.
     #[inline]
     pub fn bump(&self, i: usize) {
         // Relaxed: a lone statistic (see the type docs).
         self.0[i].fetch_add(1, Ordering::Relaxed);
+        self.1.outcome(i);
+        match i {
+            MALFORMED => self.1.rejected(Reason::MalformedHeader),
+            UNBOUNDED => self.1.admitted(None),
+            _ => {}
+        }
+    }
+
+    /// A request admitted with `budget` to run under.
+    #[inline]
+    pub(crate) fn admitted(&self, budget: Duration) {
+        self.bump(ADMITTED);
+        self.1.admitted(Some(budget));
     }
 
     /// A deadline of `kind` fired: before the call (`at`: [`SPENT`]) or during it
@@ -106,6 +126,9 @@ impl Counters {
     #[inline]
     pub(crate) fn fired(&self, at: usize, kind: DeadlineKind) {
         self.bump(at);
+        if at == SPENT {
+            self.1.rejected(Reason::DeadlineExceeded(kind));
+        }
         self.bump(match kind {
             DeadlineKind::Total => FIRED_TOTAL,
             DeadlineKind::PerTry => FIRED_PER_TRY,

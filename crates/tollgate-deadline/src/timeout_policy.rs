@@ -178,6 +178,7 @@ impl<C> TimeoutPolicyBuilder<C> {
                 ));
             }
         }
+        let layer = crate::metrics::timeout_layer(own.map(|(_, _, kind)| kind));
         Ok(TimeoutPolicy {
             config: Config {
                 own: own.map(|(t, _, kind)| (t, kind)),
@@ -185,7 +186,7 @@ impl<C> TimeoutPolicyBuilder<C> {
                 min: self.min,
             },
             clock: self.clock,
-            counters: Arc::default(),
+            counters: Arc::new(Counters::new(layer)),
         })
     }
 }
@@ -247,7 +248,7 @@ impl<C> TimeoutPolicy<C> {
             self.counters.fired(SPENT, kind);
             return Err(exceeded(kind));
         }
-        self.counters.bump(ADMITTED);
+        self.counters.admitted(budget);
         Ok(Some(Bound {
             deadline,
             kind,

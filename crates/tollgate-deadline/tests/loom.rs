@@ -14,7 +14,7 @@ const ADMITTED: usize = 0;
 #[test]
 fn concurrent_admissions_are_all_counted() {
     loom::model(|| {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new("loom"));
         let other = Arc::clone(&counters);
         let t = thread::spawn(move || {
             other.bump(ADMITTED);

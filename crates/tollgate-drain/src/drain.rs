@@ -9,6 +9,7 @@ use tokio::sync::{watch, Notify};
 use tollgate_core::{Reason, Rejection};
 
 use crate::clock::DrainClock;
+use crate::metrics::Metrics;
 use crate::tracker::{Tracker, Word};
 use crate::{DrainBuilder, DrainConfig, DrainReport, Phase, RequestGuard, Snapshot};
 
@@ -64,6 +65,7 @@ struct Shared {
     /// Woken at [`Phase::Done`], so that cut bodies and handlers stop.
     cut: Arc<Notify>,
     refused: AtomicU64,
+    metrics: Metrics,
     trigger: Notify,
     driving: AtomicBool,
     phase: watch::Sender<Phase>,
@@ -93,6 +95,7 @@ impl Drain {
                 admitted: AtomicU64::new(0),
                 cut: Arc::new(Notify::new()),
                 refused: AtomicU64::new(0),
+                metrics: Metrics::new(),
                 trigger: Notify::new(),
                 driving: AtomicBool::new(false),
                 phase,
@@ -116,6 +119,7 @@ impl Drain {
         if self.shared.tracker.try_enter() {
             // Relaxed: a statistic, ordered with nothing.
             self.shared.admitted.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.entered();
             Ok(RequestGuard::new(self.clone()))
         } else {
             Err(self.refuse())
@@ -129,6 +133,7 @@ impl Drain {
     fn refuse(&self) -> Rejection {
         // Relaxed: a statistic, ordered with nothing.
         self.shared.refused.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.refused();
         tracing::debug!(target: "tollgate::drain", phase = %self.phase(), "request refused");
         Rejection::new(Reason::Draining)
     }
@@ -242,6 +247,7 @@ impl Drain {
         // woken) or re-checks the phase after registering and sees done.
         self.shared.cut.notify_waiters();
         self.shared.phase.send_replace(Phase::Done);
+        self.shared.metrics.done(report.finished, report.cut);
         tracing::info!(
             target: "tollgate::drain",
             phase = "done",
@@ -256,6 +262,7 @@ impl Drain {
 
     fn announce(&self, phase: Phase, in_flight: u64) {
         self.shared.phase.send_replace(phase);
+        self.shared.metrics.phase(phase);
         tracing::info!(
             target: "tollgate::drain",
             phase = phase.as_str(),
@@ -309,6 +316,7 @@ impl Drain {
     #[inline]
     pub(crate) fn leave(&self) {
         self.shared.tracker.leave();
+        self.shared.metrics.left();
     }
 
     /// Woken when the drain is done, so that cut requests stop.

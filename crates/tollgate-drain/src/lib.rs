@@ -72,6 +72,7 @@ mod drain;
 mod future;
 mod guard;
 mod layer;
+mod metrics;
 mod report;
 mod service;
 // tokio has no signals under loom; the models do not need them.

@@ -22,7 +22,9 @@
 //! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
 //! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
 //! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
-//! drain). The defaults are the five algorithms.
+//! drain), `dashboard` (a live page of the layers' snapshots and `/metrics`: the
+//! `dashboard` module). The defaults are the five algorithms. Every metric and tracing event is
+//! listed in [`observability`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -44,11 +46,15 @@
 pub mod body;
 #[cfg(feature = "breaker")]
 pub mod breaker;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 #[cfg(feature = "deadline")]
 pub mod deadline;
 #[cfg(feature = "drain")]
 pub mod drain;
 pub mod grpc;
+#[doc = include_str!("../docs/observability.md")]
+pub mod observability {}
 #[cfg(feature = "bucket")]
 pub mod rate_limit;
 mod rejection;

@@ -81,6 +81,7 @@ mod builder;
 mod feedback;
 mod future;
 mod layer;
+mod metrics;
 mod service;
 mod shaper;
 mod snapshot;

@@ -18,6 +18,7 @@ use tollgate_core::{Clock, Quota, Reason, Rejection, SystemClock, Timestamp};
 use crate::adaptive::Adaptive;
 use crate::builder::{Config, ShaperBuilder};
 use crate::feedback::Signal;
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use crate::waiter::Waiter;
 
@@ -63,6 +64,7 @@ pub struct Shaper<C = SystemClock> {
 struct Inner<C> {
     clock: C,
     config: Config,
+    metrics: Metrics,
     state: Mutex<State>,
 }
 
@@ -129,6 +131,7 @@ impl<C> Shaper<C> {
         Self {
             inner: Arc::new(Inner {
                 clock,
+                metrics: Metrics::new(config.name.as_deref()),
                 config,
                 state: Mutex::new(state),
             }),
@@ -148,6 +151,10 @@ impl<C> Shaper<C> {
         &self.inner.config
     }
 
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state consistent (every update is a
         // few arithmetic steps), so a poisoned lock is still usable.
@@ -164,6 +171,7 @@ impl<C> Shaper<C> {
         retry_after: Option<Duration>,
     ) -> Rejection {
         state.rejected += 1;
+        self.inner.metrics.rejected(reason);
         let mut rejection = Rejection::new(reason);
         if let Some(after) = retry_after {
             rejection = rejection.with_retry_after(after);
@@ -202,6 +210,7 @@ impl<C> Shaper<C> {
             if release <= now_ns {
                 state.tat = advance(config, state.tat, now_ns, weight);
                 state.released += 1;
+                self.inner.metrics.released(0);
                 return Ok(Admit::Now);
             }
         } else if state.queue.len() >= config.max_queue {
@@ -223,8 +232,9 @@ impl<C> Shaper<C> {
             waker: None,
         });
         state.queued_units += u64::from(weight);
+        self.inner.metrics.queue_length(state.queue.len());
         tracing::trace!(target: TARGET, id, weight, wait_ns = wait, queued = state.queue.len(), "queued");
-        Ok(Admit::Wait(Waiter::new(self.clone(), id, weight)))
+        Ok(Admit::Wait(Waiter::new(self.clone(), id, weight, now_ns)))
     }
 
     /// Pauses releases until `until` (server pushback), capped at `max_pause` after

@@ -33,15 +33,18 @@ pub struct Waiter<C = tollgate_core::SystemClock> {
     shaper: Shaper<C>,
     id: u64,
     weight: u32,
+    /// When it was queued, in nanoseconds of the clock, for the wait it is recorded with.
+    queued_at: u64,
     done: bool,
 }
 
 impl<C> Waiter<C> {
-    pub(crate) fn new(shaper: Shaper<C>, id: u64, weight: u32) -> Self {
+    pub(crate) fn new(shaper: Shaper<C>, id: u64, weight: u32, queued_at: u64) -> Self {
         Self {
             shaper,
             id,
             weight,
+            queued_at,
             done: false,
         }
     }
@@ -79,6 +82,9 @@ impl<C> Waiter<C> {
         state.queued_units -= u64::from(self.weight);
         state.tat = advance(config, state.tat, now_ns, self.weight);
         state.released += 1;
+        let metrics = self.shaper.metrics();
+        metrics.released(now_ns.saturating_sub(self.queued_at));
+        metrics.queue_length(state.queue.len());
         let next = state.queue.front_mut().and_then(|e| e.waker.take());
         drop(guard);
         self.done = true;
@@ -110,6 +116,7 @@ impl<C> Drop for Waiter<C> {
         state.queue.remove(i);
         state.queued_units -= u64::from(self.weight);
         state.cancelled += 1;
+        self.shaper.metrics().queue_length(state.queue.len());
         // The head left: its successor inherits the turn and must arm its timer now,
         // or the slot would pass unused.
         let next = if i == 0 {

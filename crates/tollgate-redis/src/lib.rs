@@ -89,6 +89,8 @@ mod limiter;
 #[cfg(not(loom))]
 mod local;
 #[cfg(not(loom))]
+mod metrics;
+#[cfg(not(loom))]
 mod script;
 
 #[cfg(not(loom))]

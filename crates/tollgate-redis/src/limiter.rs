@@ -17,6 +17,7 @@ use tollgate_core::{
 use crate::failure::{Health, Mode, Observed, OnFailure};
 use crate::key::redis_key;
 use crate::local::{Cells, Local, LocalTable};
+use crate::metrics::{Event, Metrics};
 use crate::script::Reply;
 use crate::{RedisBuilder, Snapshot};
 
@@ -96,6 +97,7 @@ pub(crate) struct Counters {
     failures: AtomicU64,
     failovers: AtomicU64,
     recoveries: AtomicU64,
+    metrics: Metrics,
 }
 
 impl Counters {
@@ -235,6 +237,8 @@ where
             Err(_) => &self.counters.rejected,
         };
         Counters::add(counter);
+        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
+        self.counters.metrics.decided(reason);
         decision
     }
 
@@ -252,10 +256,12 @@ where
         match self.local.decide(key, n, self.units.cells(self.quota), now) {
             Local::Limited { wait } if wait > slack => {
                 Counters::add(&self.counters.local);
+                self.counters.metrics.event(Event::Local);
                 return Err(refused(wait, slack, policy));
             }
             Local::Spent { reset } => {
                 Counters::add(&self.counters.local);
+                self.counters.metrics.event(Event::Local);
                 return Ok((self.admitted(now, reset), Duration::ZERO));
             }
             Local::Limited { .. } | Local::Unknown => {}
@@ -269,18 +275,22 @@ where
             }
         };
         Counters::add(&self.counters.round_trips);
+        self.counters.metrics.event(Event::RoundTrip);
         match self.round_trip(key, n, now, slack).await {
             Ok(reply) => {
                 if self.health.succeeded(seen) {
                     Counters::add(&self.counters.recoveries);
+                    self.counters.metrics.event(Event::Recovery);
                     tracing::info!(target: "tollgate::redis", "redis answers again: deciding on redis");
                 }
                 self.apply(key, n, reply, now, slack)
             }
             Err(error) => {
                 Counters::add(&self.counters.failures);
+                self.counters.metrics.event(Event::Failure);
                 if self.health.failed(now, self.retry_after_failure) {
                     Counters::add(&self.counters.failovers);
+                    self.counters.metrics.event(Event::Failover);
                     tracing::warn!(
                         target: "tollgate::redis",
                         %error,

@@ -9,6 +9,7 @@ use tollgate_core::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use tollgate_core::{Clock, Reason, Rejection, SplitMix64};
 
 use crate::config::BreakerConfig;
+use crate::metrics::Metrics;
 use crate::state::{Word, CLOSED};
 use crate::tally::Tally;
 use crate::transition::{Transition, TransitionReason};
@@ -48,6 +49,8 @@ pub(crate) struct Shared<C> {
     pub(crate) admitted: Tally,
     /// Calls refused; only the refusing path writes it.
     pub(crate) rejected: AtomicU64,
+    /// The `metrics` handles, shared by the breakers of a keyed table.
+    pub(crate) metrics: std::sync::Arc<Metrics>,
     pub(crate) window: Window,
     control: Mutex<Control>,
     pub(crate) config: BreakerConfig,
@@ -68,7 +71,8 @@ struct Control {
 }
 
 impl<C: Clock> Shared<C> {
-    pub(crate) fn new(config: BreakerConfig, clock: C) -> Self {
+    pub(crate) fn new(config: BreakerConfig, clock: C, metrics: std::sync::Arc<Metrics>) -> Self {
+        metrics.created();
         let now = clock.now();
         let rng = config
             .jitter_seed
@@ -91,6 +95,7 @@ impl<C: Clock> Shared<C> {
             transitions: AtomicU64::new(0),
             admitted: Tally::new(),
             rejected: AtomicU64::new(0),
+            metrics,
             window,
             control: Mutex::new(Control { reopens: 0, rng }),
             config,
@@ -105,6 +110,7 @@ impl<C: Clock> Shared<C> {
     pub(crate) fn rejection(&self, retry_after: Option<Duration>) -> Rejection {
         // Relaxed: a counter for metrics.
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.rejected(Reason::CircuitOpen);
         tracing::debug!(
             target: "tollgate::breaker",
             breaker = %self.config.name,

@@ -89,6 +89,7 @@ impl<C: Clock> Shared<C> {
     ) {
         // Relaxed: a counter for metrics.
         self.transitions.fetch_add(1, Ordering::Relaxed);
+        self.metrics.transition(from, to);
         let counts = self.window.counts(at);
         tracing::info!(
             target: "tollgate::breaker",

@@ -12,6 +12,7 @@ use super::spill::Spill;
 use super::when_full::WhenFull;
 use super::{KeyedRateLimiter, QuotaFor, Shared, TraceKey};
 use crate::counter::StripedCounter;
+use crate::metrics::Metrics;
 use tollgate_core::Quota;
 
 /// Builds a [`KeyedRateLimiter`]; start from [`KeyedRateLimiter::builder`].
@@ -182,6 +183,7 @@ impl<K, C> KeyedBuilder<K, C> {
                 quota_for: self.quota_for,
                 spill,
                 trace_key: self.trace_key,
+                metrics: Metrics::new(self.name.as_deref()),
                 name: self.name,
                 admitted: StripedCounter::default(),
                 _key: PhantomData,

@@ -67,6 +67,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
                 });
                 drop(table);
                 shared.admitted.add(1);
+                shared.metrics.admitted();
                 Ok(Grant {
                     previous,
                     next,

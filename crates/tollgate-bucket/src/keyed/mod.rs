@@ -20,6 +20,7 @@ pub use when_full::WhenFull;
 
 use crate::counter::StripedCounter;
 use crate::gcra;
+use crate::metrics::Metrics;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
 use insert::denied;
 use shard::{Entry, Shard};
@@ -84,6 +85,7 @@ struct Shared<K> {
     trace_key: Option<TraceKey<K>>,
     name: Option<Arc<str>>,
     admitted: StripedCounter,
+    metrics: Metrics,
     _key: PhantomData<fn(K)>,
 }
 
@@ -333,6 +335,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
         match gcra::acquire(&entry.tat, &quota, n, now, slack) {
             Ok((previous, next)) => {
                 self.shared.admitted.add(1);
+                self.shared.metrics.admitted();
                 Ok(Grant {
                     previous,
                     next,
@@ -347,6 +350,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRateLimiter<K,
     #[cold]
     fn reject(&self, shard: &Shard<K>, key: &K, quota: &Quota, rejection: Rejection) -> Rejection {
         shard.count_rejected();
+        self.shared.metrics.rejected(rejection.reason());
         match self.shared.trace_key {
             Some(trace) => trace(&rejection, quota, key),
             None => crate::trace::rejected(&rejection, quota),

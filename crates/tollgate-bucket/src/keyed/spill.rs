@@ -130,6 +130,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, C: Clock> KeyedRat
         match decided {
             Ok((previous, next)) => {
                 self.shared.admitted.add(1);
+                self.shared.metrics.admitted();
                 Ok(Grant {
                     previous,
                     next,
