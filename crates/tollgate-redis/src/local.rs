@@ -182,7 +182,11 @@ mod tests {
             },
             "a larger request waits longer"
         );
-        assert_eq!(t.decide(b"k", 1, CELLS, ms(150)), Local::Unknown, "one fits now");
+        assert_eq!(
+            t.decide(b"k", 1, CELLS, ms(150)),
+            Local::Unknown,
+            "one fits now"
+        );
         t.saw(b"k", ms(100), ms(150));
         assert_eq!(
             t.decide(b"k", 2, CELLS, ms(150)),
