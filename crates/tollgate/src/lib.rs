@@ -62,8 +62,10 @@
 //! let app: Router = Router::new().route("/api", get(|| async { "ok" })).layer(stack.clone());
 //!
 //! let req = http::Request::get("/api").body(axum::body::Body::empty())?;
-//! assert_eq!(app.oneshot(req).await?.status(), 400); // no API key
-//! assert_eq!(stack.snapshot().rate_limit.unwrap().rejected, 1);
+//! assert_eq!(app.clone().oneshot(req).await?.status(), 400); // no API key
+//! let req = http::Request::get("/api").header("x-api-key", "k1").body(axum::body::Body::empty())?;
+//! assert_eq!(app.oneshot(req).await?.status(), 200);
+//! assert_eq!(stack.snapshot().rate_limit.unwrap().admitted, 1);
 //! // In a server: serve with `stack.drain().done()` as the graceful shutdown, and
 //! // `stack.drain().clone().run_until(tollgate::drain::terminate())` on a task.
 //! # Ok(()) }

@@ -18,15 +18,17 @@ use tower_service::Service;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tollgate::core::BoxError> {
 /// use std::time::Duration;
-/// use tollgate::stack::Optional;
 /// use tollgate::core::AsError;
-/// use tollgate::deadline::{Timeout, TimeoutPolicy};
-/// use tower::{service_fn, ServiceExt};
+/// use tollgate::deadline::{TimeoutLayer, TimeoutPolicy};
+/// use tollgate::stack::Optional;
+/// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// let echo = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
-/// let off: Optional<Timeout<_>, _, AsError> = Optional::Off(echo, AsError);
-/// assert_eq!(off.oneshot(7).await?, 7);
-/// # let _ = TimeoutPolicy::total(Duration::from_secs(1));
+/// let timeout = TimeoutLayer::new(TimeoutPolicy::total(Duration::from_secs(1))?);
+/// // Left out, the layer still converts the errors as it would: into `BoxError`.
+/// for svc in [Optional::On(timeout.layer(echo)), Optional::Off(echo, AsError)] {
+///     assert_eq!(svc.oneshot(7).await?, 7);
+/// }
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]

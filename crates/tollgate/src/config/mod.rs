@@ -75,7 +75,7 @@ use crate::error::ConfigFileError;
 /// assert!(config.client.contains_key("payments"));
 ///
 /// let err = tollgate::Config::from_toml("[server.rate_limt]").unwrap_err();
-/// assert!(err.to_string().starts_with("server: unknown field `rate_limt`"), "{err}");
+/// assert!(err.to_string().starts_with("server.rate_limt: unknown field `rate_limt`"), "{err}");
 /// # Ok::<(), tollgate::ConfigFileError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
