@@ -31,7 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (stack, _warnings) = ServerStack::builder()
         .grpc()
         .drain(Drain::builder().propagation_delay(Duration::from_millis(500)).build()?)
-        .deadline(DeadlinePolicy::builder().max(Duration::from_secs(10)).build()?)
+        // The margin answers DEADLINE_EXCEEDED before tonic's own grpc-timeout
+        // handling would cancel the call.
+        .deadline(
+            DeadlinePolicy::builder()
+                .max(Duration::from_secs(10))
+                .margin(Duration::from_millis(20))
+                .build()?,
+        )
         .rate_limit(
             KeyedRateLimiter::builder(Quota::per_second(20).burst(5)?).build()?,
             KeySource::global(),
