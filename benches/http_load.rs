@@ -20,7 +20,10 @@ use hyper_util::rt::TokioExecutor;
 use tollgate::prelude::*;
 
 fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Far above any rate reached here: nothing is refused.
@@ -31,8 +34,16 @@ fn stacked() -> ServerStack {
         .build()
         .expect("a valid quota");
     let (stack, _) = ServerStack::builder()
-        .deadline(DeadlinePolicy::builder().max(Duration::from_secs(10)).build().expect("valid"))
-        .rate_limit(KeyedRateLimiter::builder(quota).build().expect("valid"), KeySource::peer_ip())
+        .deadline(
+            DeadlinePolicy::builder()
+                .max(Duration::from_secs(10))
+                .build()
+                .expect("valid"),
+        )
+        .rate_limit(
+            KeyedRateLimiter::builder(quota).build().expect("valid"),
+            KeySource::peer_ip(),
+        )
         .shape(Shaper::builder(quota).build().expect("valid"))
         .breaker(Breaker::builder().build().expect("valid"))
         .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
@@ -42,12 +53,17 @@ fn stacked() -> ServerStack {
 }
 
 async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("an address");
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve")
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve")
     });
     addr
 }

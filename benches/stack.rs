@@ -28,8 +28,12 @@ use tower::{service_fn, Layer, Service, ServiceBuilder};
 /// Far above any rate reached here: one per nanosecond, a second's burst.
 const CELLS: u32 = 1_000_000_000;
 
-fn handler() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future = Ready<Result<Response<Body>, Infallible>>>
-       + Clone {
+fn handler() -> impl Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = Ready<Result<Response<Body>, Infallible>>,
+> + Clone {
     service_fn(|_: Request<Body>| ready(Ok::<_, Infallible>(Response::new(Body::empty()))))
 }
 
@@ -48,8 +52,16 @@ fn tollgate_stack() -> ServerStack {
         .build()
         .expect("a valid quota");
     let (stack, _) = ServerStack::builder()
-        .deadline(DeadlinePolicy::builder().max(Duration::from_secs(10)).build().expect("valid"))
-        .rate_limit(KeyedRateLimiter::builder(quota).build().expect("valid"), KeySource::global())
+        .deadline(
+            DeadlinePolicy::builder()
+                .max(Duration::from_secs(10))
+                .build()
+                .expect("valid"),
+        )
+        .rate_limit(
+            KeyedRateLimiter::builder(quota).build().expect("valid"),
+            KeySource::global(),
+        )
         .shape(Shaper::builder(quota).build().expect("valid"))
         .breaker(Breaker::builder().build().expect("valid"))
         .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
@@ -73,7 +85,8 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = Either<Ready<Result<S::Response, BoxError>>, futures::future::ErrInto<S::Future, BoxError>>;
+    type Future =
+        Either<Ready<Result<S::Response, BoxError>>, futures::future::ErrInto<S::Future, BoxError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -90,7 +103,10 @@ where
 
 fn peers<S>(inner: S) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send,
 {
     let quota = governor::Quota::per_second(std::num::NonZeroU32::new(CELLS).expect("non-zero"));
@@ -137,9 +153,9 @@ impl<S: Service<Request<Body>>> Service<Request<Body>> for Floor<S> {
         let now = self.clock.now().as_nanos();
         // Relaxed: the floor bounds cost, not correctness.
         let tat = self.tat.load(Ordering::Relaxed);
-        let _ = self
-            .tat
-            .compare_exchange(tat, tat.max(now) + 1, Ordering::Relaxed, Ordering::Relaxed);
+        let _ =
+            self.tat
+                .compare_exchange(tat, tat.max(now) + 1, Ordering::Relaxed, Ordering::Relaxed);
         // Relaxed: read for its cost only.
         let _ = black_box(self.open.load(Ordering::Relaxed));
         let future = self.inner.call(req);
@@ -166,13 +182,19 @@ fn server_stack(c: &mut Criterion) {
         open: Arc::default(),
         clock: SystemClock::new(),
     };
-    group.bench_function("hand_written_floor", |b| b.iter(|| black_box(call(&mut floor))));
+    group.bench_function("hand_written_floor", |b| {
+        b.iter(|| black_box(call(&mut floor)))
+    });
 
     let mut ours = tollgate_stack().layer(handler());
-    group.bench_function("tollgate_server_stack", |b| b.iter(|| black_box(call(&mut ours))));
+    group.bench_function("tollgate_server_stack", |b| {
+        b.iter(|| black_box(call(&mut ours)))
+    });
 
     let mut theirs = peers(handler());
-    group.bench_function("peers_composed", |b| b.iter(|| black_box(call(&mut theirs))));
+    group.bench_function("peers_composed", |b| {
+        b.iter(|| black_box(call(&mut theirs)))
+    });
 
     group.finish();
 }

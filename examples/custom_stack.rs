@@ -27,9 +27,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     let svc = ServiceBuilder::new()
         .layer(RateLimitLayer::new(limiter).refuse_with(AsResponse::new()))
-        .layer(DrainLayer::new(drain.clone()).refuse_with(AsResponse::new()).track_with(UntilBodyEnd))
-        .layer(BreakerLayer::new(breaker.clone()).classifier(only_503).refuse_with(AsResponse::new()))
-        .layer(TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_millis(100))?).refuse_with(AsResponse::new()))
+        .layer(
+            DrainLayer::new(drain.clone())
+                .refuse_with(AsResponse::new())
+                .track_with(UntilBodyEnd),
+        )
+        .layer(
+            BreakerLayer::new(breaker.clone())
+                .classifier(only_503)
+                .refuse_with(AsResponse::new()),
+        )
+        .layer(
+            TimeoutLayer::new(TimeoutPolicy::per_try(Duration::from_millis(100))?)
+                .refuse_with(AsResponse::new()),
+        )
         .service(service_fn(|req: http::Request<String>| async move {
             if req.uri().path() == "/slow" {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -37,9 +48,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok::<_, Infallible>(http::Response::new(String::from("hello")))
         }));
     for path in ["/", "/slow", "/", "/"] {
-        let response = svc.clone().oneshot(http::Request::get(path).body(String::new())?).await?;
+        let response = svc
+            .clone()
+            .oneshot(http::Request::get(path).body(String::new())?)
+            .await?;
         println!("GET {path}: {}", response.status()); // 200, 504, 200, 429
     }
-    println!("breaker: {:?}, drain in flight: {}", breaker.state(), drain.snapshot().in_flight);
+    println!(
+        "breaker: {:?}, drain in flight: {}",
+        breaker.state(),
+        drain.snapshot().in_flight
+    );
     Ok(())
 }

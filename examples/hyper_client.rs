@@ -45,10 +45,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // One stack per host: its own quota, its own breaker.
     let mut per_host = HashMap::new();
-    let host = url.parse::<http::Uri>()?.authority().map(|a| a.to_string()).unwrap_or_default();
+    let host = url
+        .parse::<http::Uri>()?
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (stack, _warnings) = ClientStack::builder()
         .deadline(Duration::from_secs(5))
-        .breaker(Breaker::builder().name("third-party").consecutive_failures(5).build()?)
+        .breaker(
+            Breaker::builder()
+                .name("third-party")
+                .consecutive_failures(5)
+                .build()?,
+        )
         // A little under the quota: network jitter must not bring two calls closer
         // than the third party's interval.
         .shape(

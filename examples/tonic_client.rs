@@ -36,7 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (stack, _warnings) = ClientStack::builder()
         .grpc()
         .deadline(args.deadline)
-        .breaker(Breaker::builder().name("echo").consecutive_failures(3).build()?)
+        .breaker(
+            Breaker::builder()
+                .name("echo")
+                .consecutive_failures(3)
+                .build()?,
+        )
         .per_try(args.deadline / 2)
         .build()?;
     let mut client = EchoClient::new(stack.layer(channel));
@@ -49,7 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         match client.unary(request).await {
             Ok(reply) => {
                 let reply = reply.into_inner();
-                println!("{}: the server saw grpc-timeout {}", reply.message, reply.grpc_timeout);
+                println!(
+                    "{}: the server saw grpc-timeout {}",
+                    reply.message, reply.grpc_timeout
+                );
             }
             Err(status) => println!("call {i}: {:?} {}", status.code(), status.message()),
         }

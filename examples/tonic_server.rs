@@ -30,7 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let (stack, _warnings) = ServerStack::builder()
         .grpc()
-        .drain(Drain::builder().propagation_delay(Duration::from_millis(500)).build()?)
+        .drain(
+            Drain::builder()
+                .propagation_delay(Duration::from_millis(500))
+                .build()?,
+        )
         // The margin answers DEADLINE_EXCEEDED before tonic's own grpc-timeout
         // handling would cancel the call.
         .deadline(
@@ -47,7 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .build()?;
     let drain = stack.drain().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
-    tokio::spawn(tollgate::http::drain::health_follows(drain.clone(), health, ["tollgate.echo.Echo"]));
+    tokio::spawn(tollgate::http::drain::health_follows(
+        drain.clone(),
+        health,
+        ["tollgate.echo.Echo"],
+    ));
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on {}", listener.local_addr()?);

@@ -66,7 +66,9 @@ async fn handle(req: http::Request<Body>) -> Result<http::Response<Body>, Infall
 
 fn request(fail: bool, delay: u64) -> http::Request<Body> {
     let path = if fail { "/fail" } else { "/ok" };
-    http::Request::get(format!("{path}?{delay}")).body(Body::empty()).unwrap()
+    http::Request::get(format!("{path}?{delay}"))
+        .body(Body::empty())
+        .unwrap()
 }
 
 /// Runs one request through `svc`, cancelled as `cancel` says.
@@ -103,7 +105,12 @@ fn server_stack() -> tollgate::ServerStack<tollgate::stack::Http, TokioClock> {
     let clock = TokioClock::new();
     let (stack, _) = ServerStackBuilder::new(clock.clone())
         .drain(Drain::builder().clock(clock.clone()).build().unwrap())
-        .deadline(DeadlinePolicy::builder().max(Duration::from_secs(10)).build().unwrap())
+        .deadline(
+            DeadlinePolicy::builder()
+                .max(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
         .rate_limit(
             KeyedRateLimiter::builder(Quota::per_second(20).burst(2).unwrap())
                 .clock(clock.clone())

@@ -47,7 +47,9 @@ async fn deadline_travels_and_refusals_are_statuses() {
                 .unwrap(),
         )
         .rate_limit(
-            KeyedRateLimiter::builder(Quota::per_hour(1).burst(2).unwrap()).build().unwrap(),
+            KeyedRateLimiter::builder(Quota::per_hour(1).burst(2).unwrap())
+                .build()
+                .unwrap(),
             KeySource::global(),
         )
         .build()

@@ -69,12 +69,20 @@ fn hyper() -> Hyper {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-async fn get_with(client: &Hyper, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> http::Response<hyper::body::Incoming> {
+async fn get_with(
+    client: &Hyper,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<hyper::body::Incoming> {
     let mut req = http::Request::get(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    client.request(req.body(Empty::new()).unwrap()).await.unwrap()
+    client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -88,21 +96,46 @@ async fn every_server_layer_answers_through_the_composed_stack() {
 
     // Rate limit, per key: a burst of 3, then 429 with Retry-After and the policy.
     for _ in 0..3 {
-        assert_eq!(status(&get_with(&client, addr, "/ok", &[("x-api-key", "a")]).await), 200);
+        assert_eq!(
+            status(&get_with(&client, addr, "/ok", &[("x-api-key", "a")]).await),
+            200
+        );
     }
     let refused = get_with(&client, addr, "/ok", &[("x-api-key", "a")]).await;
     assert_eq!(status(&refused), 429);
-    assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 3000);
+    assert!(
+        refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 3000
+    );
     assert!(refused.headers().contains_key("ratelimit-policy"));
     // A tier key gets its own quota: 5.
     for _ in 0..5 {
-        assert_eq!(status(&get_with(&client, addr, "/ok", &[("x-api-key", "gold")]).await), 200);
+        assert_eq!(
+            status(&get_with(&client, addr, "/ok", &[("x-api-key", "gold")]).await),
+            200
+        );
     }
-    assert_eq!(status(&get_with(&client, addr, "/ok", &[("x-api-key", "gold")]).await), 429);
+    assert_eq!(
+        status(&get_with(&client, addr, "/ok", &[("x-api-key", "gold")]).await),
+        429
+    );
     // A route with a quota of its own: one per key there, the key's other bucket intact.
-    assert_eq!(status(&get_with(&client, addr, "/search", &[("x-api-key", "b")]).await), 200);
-    assert_eq!(status(&get_with(&client, addr, "/search", &[("x-api-key", "b")]).await), 429);
-    assert_eq!(status(&get_with(&client, addr, "/ok", &[("x-api-key", "b")]).await), 200);
+    assert_eq!(
+        status(&get_with(&client, addr, "/search", &[("x-api-key", "b")]).await),
+        200
+    );
+    assert_eq!(
+        status(&get_with(&client, addr, "/search", &[("x-api-key", "b")]).await),
+        429
+    );
+    assert_eq!(
+        status(&get_with(&client, addr, "/ok", &[("x-api-key", "b")]).await),
+        200
+    );
     // No key: 400.
     assert_eq!(status(&get_with(&client, addr, "/ok", &[]).await), 400);
     let rl = stack.snapshot().rate_limit.unwrap();
@@ -110,20 +143,35 @@ async fn every_server_layer_answers_through_the_composed_stack() {
 
     // The caller's budget (100 ms) fires before the 300 ms per-try timeout: 504, and
     // the per-try layer says the inherited deadline fired.
-    let late = get_with(&client, addr, "/slow", &[("x-api-key", "c"), ("request-timeout", "100")]).await;
+    let late = get_with(
+        &client,
+        addr,
+        "/slow",
+        &[("x-api-key", "c"), ("request-timeout", "100")],
+    )
+    .await;
     assert_eq!(status(&late), 504);
     let timeout = stack.snapshot().timeout.unwrap();
     assert_eq!((timeout.fired.inherited, timeout.fired.per_try), (1, 0));
     // Without a budget sent, the per-try timeout fires.
-    assert_eq!(status(&get_with(&client, addr, "/slow", &[("x-api-key", "c")]).await), 504);
+    assert_eq!(
+        status(&get_with(&client, addr, "/slow", &[("x-api-key", "c")]).await),
+        504
+    );
     assert_eq!(stack.snapshot().timeout.unwrap().fired.per_try, 1);
     // The deadline layer is outside the rate limit: every request so far ran under it.
     assert_eq!(stack.snapshot().deadline.unwrap().admitted, 16);
 
     // Breaker: two timeouts so far; a success resets the count, three 500s open it.
-    assert_eq!(status(&get_with(&client, addr, "/ok", &[("x-api-key", "c")]).await), 200);
+    assert_eq!(
+        status(&get_with(&client, addr, "/ok", &[("x-api-key", "c")]).await),
+        200
+    );
     for key in ["d", "d", "e"] {
-        assert_eq!(status(&get_with(&client, addr, "/fail", &[("x-api-key", key)]).await), 500);
+        assert_eq!(
+            status(&get_with(&client, addr, "/fail", &[("x-api-key", key)]).await),
+            500
+        );
     }
     let open = get_with(&client, addr, "/ok", &[("x-api-key", "e")]).await;
     assert_eq!(status(&open), 503);
@@ -151,9 +199,9 @@ async fn a_drain_through_the_stack_loses_nothing() {
             }),
         )
         .layer(stack.clone());
-    let server = tokio::spawn(
-        std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(drain.done())),
-    );
+    let server = tokio::spawn(std::future::IntoFuture::into_future(
+        axum::serve(listener, app).with_graceful_shutdown(drain.done()),
+    ));
     let client = hyper();
     let in_flight = {
         let client = client.clone();
@@ -163,10 +211,16 @@ async fn a_drain_through_the_stack_loses_nothing() {
     let driver = tokio::spawn(drain.clone().run_until(async {}));
     let response = in_flight.await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "done");
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "done"
+    );
     let report = driver.await.unwrap();
     server.await.unwrap().unwrap();
-    assert_eq!((report.finished(), report.cut(), report.refused()), (1, 0, 0));
+    assert_eq!(
+        (report.finished(), report.cut(), report.refused()),
+        (1, 0, 0)
+    );
     assert_eq!(stack.snapshot().drain.in_flight, 0);
 }
 
@@ -217,17 +271,27 @@ async fn every_client_layer_acts_through_the_composed_stack() {
     let (stack, _) = ClientStack::from_config(&config.client["upstream"]).unwrap();
     let client = stack.layer(hyper());
     let call = || {
-        let req = http::Request::get(&url).body(Empty::<Bytes>::new()).unwrap();
+        let req = http::Request::get(&url)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
         client.clone().oneshot(req)
     };
 
     // The budget travels: the per-try bound (1 s) is what the upstream is told.
     let response = call().await.unwrap();
     assert_eq!(response.status(), 200);
-    let sent: u64 = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let sent: u64 = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
     assert!(sent <= 1000 && sent > 900, "{sent}");
 
     // Breaker: two 500s open it; the next call fails fast, the upstream not called.
@@ -236,7 +300,10 @@ async fn every_client_layer_acts_through_the_composed_stack() {
         assert_eq!(call().await.unwrap().status(), 500);
     }
     let refused = call().await.unwrap_err();
-    assert_eq!(refused.downcast_ref::<Rejection>().unwrap().reason(), Reason::CircuitOpen);
+    assert_eq!(
+        refused.downcast_ref::<Rejection>().unwrap().reason(),
+        Reason::CircuitOpen
+    );
     assert_eq!(up.hits.load(Ordering::SeqCst), 3);
 
     // Rate limit: the quota (4) is spent by calls that reached the limiter; a reset
@@ -245,7 +312,10 @@ async fn every_client_layer_acts_through_the_composed_stack() {
     stack_breaker_reset(&stack);
     assert_eq!(call().await.unwrap().status(), 200);
     let limited = call().await.unwrap_err();
-    assert_eq!(limited.downcast_ref::<Rejection>().unwrap().reason(), Reason::RateLimited);
+    assert_eq!(
+        limited.downcast_ref::<Rejection>().unwrap().reason(),
+        Reason::RateLimited
+    );
     assert_eq!(up.hits.load(Ordering::SeqCst), 4);
     let snapshot = stack.snapshot();
     assert_eq!(snapshot.rate_limit.unwrap().rejected, 1);
