@@ -43,6 +43,7 @@
 //! [`Config::check`] runs the timeout checker over every stack it describes. The
 //! `tollgate_check` binary of the workspace does both from the command line.
 
+mod build;
 mod human;
 mod sections;
 
