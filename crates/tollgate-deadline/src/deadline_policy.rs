@@ -182,6 +182,26 @@ impl<C> DeadlinePolicyBuilder<C> {
 }
 
 impl<C> DeadlinePolicy<C> {
+    /// The cap on every budget, if any: the longest a request may run under this
+    /// policy (read by the stack builders' timeout check).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate_deadline::DeadlinePolicy;
+    ///
+    /// let policy = DeadlinePolicy::builder().max(Duration::from_secs(5)).build().unwrap();
+    /// assert_eq!(policy.max(), Some(Duration::from_secs(5)));
+    /// assert_eq!(policy.default_budget(), None);
+    /// ```
+    pub fn max(&self) -> Option<Duration> {
+        self.config.max
+    }
+
+    /// The budget of requests that send none, if any.
+    pub fn default_budget(&self) -> Option<Duration> {
+        self.config.default
+    }
+
     /// What the policy decided so far, across every clone, layer and service.
     pub fn snapshot(&self) -> DeadlineSnapshot {
         self.counters.deadline_snapshot()
