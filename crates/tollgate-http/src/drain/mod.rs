@@ -60,14 +60,30 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "axum")]
+mod axum_serve;
+mod conn;
+#[cfg(feature = "tonic-health")]
+mod grpc_serve;
 #[cfg(feature = "tonic-health")]
 mod health;
+mod listener;
 mod readiness;
+mod serve;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tonic")]
+mod tonic;
 mod track;
 
+#[cfg(feature = "axum")]
+pub use axum_serve::{serve, Serve};
+pub use conn::DrainIo;
+#[cfg(feature = "tonic-health")]
+pub use grpc_serve::{serve_grpc, ServeGrpc};
 #[cfg(feature = "tonic-health")]
 pub use health::health_follows;
+pub use listener::DrainListener;
 pub use readiness::Readiness;
+pub use serve::{connection_builder, serve_connections};
 pub use track::{BodyTracking, DrainWatch, UntilBodyEnd};
