@@ -159,23 +159,59 @@ impl DrainListener {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
+    fn begin_settling(&mut self) {
+        if let Some(listener) = &self.listener {
+            stop_handshakes(listener);
+        }
+        tracing::debug!(
+            target: "tollgate::drain",
+            settle_ms = u64::try_from(self.settle.as_millis()).unwrap_or(u64::MAX),
+            "listener stops accepting"
+        );
+        self.settling = Some(Box::pin(tokio::time::sleep(self.settle)));
+    }
+
+    /// Ready once the drain is closing: new handshakes are stopped, and the listener,
+    /// still settling, is moved into the returned one, which this one leaves closed.
+    /// For a server that stops taking connections at closing (tonic, when its
+    /// incoming stream ends): the returned listener is for
+    /// `refuse_settling`.
+    #[cfg(feature = "tonic")]
+    pub(crate) fn poll_detach_at_closing(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self>> {
+        if self.listener.is_none() {
+            return Poll::Ready(None);
+        }
+        if self.settling.is_none() {
+            if self.closing.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.begin_settling();
+        }
+        Poll::Ready(Some(Self {
+            listener: self.listener.take(),
+            drain: self.drain.clone(),
+            closing: Box::pin(std::future::ready(())),
+            settling: self.settling.take(),
+            settle: self.settle,
+            linger: self.linger,
+            registry: self.registry.clone(),
+        }))
+    }
+
     /// Polls for the next connection; see [`accept`](DrainListener::accept).
     pub fn poll_accept(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<io::Result<(DrainIo, SocketAddr)>>> {
+        if self.listener.is_none() {
+            return Poll::Ready(None);
+        }
+        if self.settling.is_none() && self.closing.as_mut().poll(cx).is_ready() {
+            self.begin_settling();
+        }
         let Some(listener) = &self.listener else {
             return Poll::Ready(None);
         };
-        if self.settling.is_none() && self.closing.as_mut().poll(cx).is_ready() {
-            stop_handshakes(listener);
-            tracing::debug!(
-                target: "tollgate::drain",
-                settle_ms = u64::try_from(self.settle.as_millis()).unwrap_or(u64::MAX),
-                "listener stops accepting"
-            );
-            self.settling = Some(Box::pin(tokio::time::sleep(self.settle)));
-        }
         match listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, addr))) => {
                 return Poll::Ready(Some(Ok((self.registry.open(stream), addr))))

@@ -69,6 +69,8 @@ mod grpc_serve;
 mod health;
 mod listener;
 mod readiness;
+#[cfg(feature = "tonic")]
+mod refuse;
 mod serve;
 #[cfg(test)]
 mod tests;

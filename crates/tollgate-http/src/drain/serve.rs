@@ -3,6 +3,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub fn connection_builder() -> Builder<TokioExecutor> {
 ///   close, then is shut down gracefully.
 /// - A connection whose first bytes have not arrived yet waits for them to say which.
 ///
+/// Each request carries the client's address as a `SocketAddr` extension (and, with
+/// the `axum` feature, as axum's `ConnectInfo<SocketAddr>`, for peer keys).
+///
 /// The service should carry the drain's layer ([`DrainLayer`](tollgate_drain::DrainLayer)
 /// with [`AsResponse`](crate::AsResponse) and [`UntilBodyEnd`](super::UntilBodyEnd)):
 /// see the [module docs](super) for an example.
@@ -69,8 +73,8 @@ where
     let mut connections = JoinSet::new();
     while let Some(accepted) = listener.accept().await {
         while connections.try_join_next().is_some() {}
-        let io = match accepted {
-            Ok((io, _)) => io,
+        let (io, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 accept_failed(error).await;
                 continue;
@@ -80,7 +84,10 @@ where
         let conn = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(io),
-                TowerToHyperService::new(service.clone()),
+                TowerToHyperService::new(WithPeer {
+                    inner: service.clone(),
+                    peer,
+                }),
             )
             .into_owned();
         let (closing, settled) = (drain.closing(), {
@@ -122,6 +129,35 @@ where
     }
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Inserts the client's address into each request.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S, B> Service<Request<B>> for WithPeer<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> S::Future {
+        request.extensions_mut().insert(self.peer);
+        #[cfg(feature = "axum")]
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        self.inner.call(request)
+    }
 }
 
 enum Event {
