@@ -10,11 +10,10 @@
 //! DRAIN_LOAD_RUNS=10 cargo test --release --test drain_load -- --nocapture
 //! ```
 //!
-//! Plain `axum::serve(..).with_graceful_shutdown(..)` runs the same load once per test
-//! of an HTTP/1 face, printed beside it, not asserted.
+//! Plain `axum::serve(..).with_graceful_shutdown(..)` runs the same load after each
+//! run of the axum face, printed beside it, not asserted.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -23,7 +22,7 @@ use tollgate_workspace::drain_load::{run, sigterm, Face, Outcome, Plan};
 const SERVER: &str = env!("CARGO_BIN_EXE_drain_server");
 
 /// The runs share two cores: one test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn runs() -> usize {
     std::env::var("DRAIN_LOAD_RUNS")
@@ -32,13 +31,22 @@ fn runs() -> usize {
         .unwrap_or(2)
 }
 
-async fn runs_of(face: Face) -> Vec<Outcome> {
+/// `runs()` consecutive runs of `face`, each followed by one of `beside` (not
+/// asserted) when given.
+async fn runs_of(face: Face, beside: Option<Face>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for i in 1..=runs() {
         let outcome = run(Path::new(SERVER), &[], face, Plan::default()).await;
         println!("{:<14} run {i:>2}: {outcome}", face.arg());
         println!("{:<14}         {}", "", outcome.report);
         outcomes.push(outcome);
+        if let Some(other) = beside {
+            let o = run(Path::new(SERVER), &[], other, Plan::default()).await;
+            println!(
+                "{:<14} run {i:>2}: {o}  (beside, not asserted)",
+                other.arg()
+            );
+        }
     }
     outcomes
 }
@@ -60,30 +68,24 @@ fn assert_drained(face: Face, outcomes: &[Outcome]) {
     }
 }
 
-async fn plain_beside() {
-    let plain = run(Path::new(SERVER), &[], Face::Plain, Plan::default()).await;
-    println!("{:<14} (beside, not asserted): {plain}", "plain");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_serve_over_http1_loses_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let outcomes = runs_of(Face::Axum).await;
-    plain_beside().await;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let outcomes = runs_of(Face::Axum, Some(Face::Plain)).await;
     assert_drained(Face::Axum, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_serve_with_the_drain_listener_wired_by_hand_loses_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let outcomes = runs_of(Face::AxumListener).await;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let outcomes = runs_of(Face::AxumListener, None).await;
     assert_drained(Face::AxumListener, &outcomes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_util_over_http2_loses_nothing_and_sends_goaway_at_closing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let outcomes = runs_of(Face::Hyper).await;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let outcomes = runs_of(Face::Hyper, None).await;
     assert_drained(Face::Hyper, &outcomes);
     for o in &outcomes {
         // A GOAWAY that arrives while a stream is still in flight came before the
@@ -94,8 +96,8 @@ async fn hyper_util_over_http2_loses_nothing_and_sends_goaway_at_closing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tonic_with_streaming_rpcs_in_flight_loses_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let outcomes = runs_of(Face::Tonic).await;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let outcomes = runs_of(Face::Tonic, None).await;
     assert_drained(Face::Tonic, &outcomes);
     for o in &outcomes {
         assert!(o.goaway_mid_stream > 0, "no GOAWAY while streaming: {o}");
@@ -106,7 +108,7 @@ async fn tonic_with_streaming_rpcs_in_flight_loses_nothing() {
 /// a SIGTERM right after the server started listening killed it undrained.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigterm_right_after_listening_is_drained_not_fatal() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     for face in [Face::Axum, Face::AxumListener, Face::Hyper, Face::Tonic] {
         let mut child = tokio::process::Command::new(SERVER)
             .args([face.arg(), "0", "1000"])

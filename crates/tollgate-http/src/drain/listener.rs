@@ -271,3 +271,40 @@ impl fmt::Debug for DrainListener {
             .finish()
     }
 }
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    /// The race this listener exists for: a handshake completed by the kernel in the
+    /// instant of the close is reset with the client's request in it. While settling,
+    /// no handshake completes at all.
+    #[tokio::test]
+    async fn while_settling_no_new_handshake_completes_and_queued_ones_are_accepted() {
+        let drain = Drain::builder()
+            .propagation_delay(Duration::ZERO)
+            .build()
+            .unwrap();
+        let mut listener = DrainListener::bind("127.0.0.1:0", drain.clone())
+            .await
+            .unwrap()
+            .settle(Duration::from_secs(30));
+        let addr = listener.local_addr().unwrap();
+        let queued = tokio::net::TcpStream::connect(addr).await.unwrap();
+
+        tokio::spawn(drain.clone().run());
+        drain.start();
+        drain.closing().await;
+        // The first poll at closing stops new handshakes, and hands out the queued one.
+        let (accepted, _) = listener.accept().await.unwrap().unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), queued.local_addr().unwrap());
+        // A new connect gets no SYN-ACK (its SYN is dropped; it would retry after 1 s).
+        let late = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        assert!(late.is_err(), "a handshake completed while settling");
+        assert!(!listener.is_closed());
+    }
+}
