@@ -22,7 +22,9 @@
 //! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
 //! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
 //! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
-//! drain). The defaults are the five algorithms.
+//! drain, and `drain::serve_grpc`). With `drain`, the listener that stops accepting at
+//! closing and the hyper-util connection loop; with `drain` and `axum`, axum's
+//! `Listener` and the one-call `drain::serve`. The defaults are the five algorithms.
 //!
 //! ```
 //! use std::time::Duration;
