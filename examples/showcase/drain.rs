@@ -1,65 +1,34 @@
-//! Showcase: a deploy in the middle of load, drained by tollgate-drain, next to the same
-//! deploy with plain `axum::serve(..).with_graceful_shutdown(..)`.
+//! Showcase: a deploy in the middle of load, the server a separate process that
+//! receives a real SIGTERM, counted from the clients' side: tollgate's drain next to
+//! plain `axum::serve(..).with_graceful_shutdown(..)`.
 
-use tollgate_workspace::drain_load::{run_load, LoadOutcome, LoadPlan, Shutdown};
+use tollgate_workspace::drain_load::{run, Face, Plan};
 
-pub(crate) async fn run() {
-    let plan = LoadPlan::default();
+/// The argument that makes the showcase run as the drain's server process.
+pub(crate) const SERVER_FLAG: &str = "--drain-server";
+
+pub(crate) async fn run_section() {
+    let plan = Plan::default();
+    let me = std::env::current_exe().expect("the showcase's own path");
     println!();
     println!("5. Draining (tollgate-drain): a deploy under load on 127.0.0.1");
     println!(
-        "  {} keep-alive clients (short requests, and 100-300 ms streamed bodies) + {} event streams",
-        plan.clients, plan.streams
+        "  {} clients, short and streamed requests back to back, reconnecting at once after every refusal",
+        plan.clients
     );
     println!(
-        "  SIGTERM after {} ms; propagation delay {} ms; grace period {} ms",
-        plan.deploy_at.as_millis(),
-        plan.propagation_delay.as_millis(),
-        plan.grace.as_millis()
+        "  SIGTERM {} ms after the server listens; propagation delay {} ms",
+        plan.sigterm_after.as_millis(),
+        plan.propagation.as_millis()
     );
-    let drained = run_load(Shutdown::Drained, plan).await;
-    let plain = run_load(Shutdown::PlainGraceful, plan).await;
-
-    if let Some(report) = drained.report {
-        println!("  phases (tollgate-drain, from SIGTERM):");
-        println!(
-            "    {:>6} ms  announced   readiness answers 503, requests still served",
-            0
-        );
-        println!(
-            "    {:>6} ms  closing     new requests get 503 + Connection: close, streams told to finish",
-            report.closing_after().as_millis()
-        );
-        println!(
-            "    {:>6} ms  done        {} finished during the drain, {} cut, {} refused",
-            report.done_after().as_millis(),
-            report.finished(),
-            report.cut(),
-            report.refused()
-        );
+    for (name, face) in [
+        ("axum, HTTP/1 (serve)", Face::Axum),
+        ("hyper-util, HTTP/2", Face::Hyper),
+        ("tonic, streaming", Face::Tonic),
+        ("plain axum::serve", Face::Plain),
+    ] {
+        let outcome = run(&me, &[SERVER_FLAG], face, plan).await;
+        println!("  {name:<22} {outcome}");
     }
-    println!(
-        "  {:<16} {:>7} {:>7} {:>20} {:>8} {:>14}",
-        "", "served", "503", "refused/closed early", "lost", "exit"
-    );
-    row("tollgate-drain", &drained);
-    row("plain graceful", &plain);
-    println!("  lost = the server started the request, the client never got all of it");
-}
-
-fn row(name: &str, o: &LoadOutcome) {
-    let exit = format!(
-        "{} ms{}",
-        o.server_exit.as_millis(),
-        if o.killed { " killed" } else { "" }
-    );
-    println!(
-        "  {:<16} {:>7} {:>7} {:>20} {:>8} {:>14}",
-        name,
-        o.ok,
-        o.refused_503,
-        o.refused_connect + o.closed_before_work,
-        format!("lost: {}", o.lost),
-        exit
-    );
+    println!("  lost = the request was written and no complete answer came back");
 }

@@ -12,13 +12,27 @@ mod drain;
 mod rate_limit;
 mod shape;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The drain section runs this same program again as its server process.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(drain::SERVER_FLAG) {
+        if let Err(error) = tollgate_workspace::drain_load::server::run_server(&args[1..]) {
+            eprintln!("drain server: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    tokio::runtime::Runtime::new()
+        .expect("a tokio runtime")
+        .block_on(showcase());
+}
+
+async fn showcase() {
     println!("tollgate showcase");
     println!("=================");
     rate_limit::run().await;
     shape::run().await;
     breaker::run().await;
     deadline::run().await;
-    drain::run().await;
+    drain::run_section().await;
 }

@@ -165,15 +165,17 @@ impl Drain {
         self.reached(Phase::Announced)
     }
 
-    /// Resolves when new requests start being refused: where long-lived streams
-    /// (server-sent events, watches) should finish. Select on it in such handlers.
+    /// Resolves when new requests start being refused: where the server stops
+    /// accepting connections and long-lived streams (server-sent events, watches)
+    /// should finish. Select on it in such handlers.
     pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
         self.reached(Phase::Closing)
     }
 
-    /// Resolves when the drain is done: pass it to
-    /// `axum::serve(..).with_graceful_shutdown(..)`, tonic's `serve_with_shutdown` or
-    /// hyper-util's `GracefulShutdown`.
+    /// Resolves when the drain is done: what a server's graceful shutdown waits for
+    /// (tonic's `serve_with_incoming_shutdown`; under `axum::serve`,
+    /// `tollgate_http::drain::DrainListener::shutdown_signal`, which also lets idle
+    /// HTTP/1 connections close first).
     pub fn done(&self) -> impl Future<Output = ()> + Send + 'static {
         self.reached(Phase::Done)
     }

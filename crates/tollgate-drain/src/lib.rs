@@ -6,18 +6,25 @@
 //! 1. [`Phase::Serving`]: requests are counted in flight until their response has
 //!    ended ([`DrainLayer`], [`RequestGuard`]; [`Track`] decides when that is: on
 //!    HTTP, `tollgate_http::drain::UntilBodyEnd` waits until the body has been sent).
-//! 2. Triggered ([`terminate`] for SIGTERM / Ctrl-C, any future, or
-//!    [`Drain::start`]): [`Phase::Announced`]. Readiness turns to not ready, but new
+//! 2. Triggered ([`terminate`] for SIGTERM / Ctrl-C, its handlers installed when it
+//!    is called, so before the first request; any future; or [`Drain::start`]):
+//!    [`Phase::Announced`]. Readiness turns to not ready, but new
 //!    requests are still served for the *propagation delay*, while load balancers stop
 //!    sending.
-//! 3. [`Phase::Closing`]: new requests are refused (with `Err(BoxError)` holding a
+//! 3. [`Phase::Closing`]: the server stops accepting connections
+//!    ([`Phase::accepts_connections`]; `tollgate_http::drain::DrainListener` closes
+//!    the listener without resetting a queued connection, and HTTP/2 connections get
+//!    GOAWAY); new requests are refused (with `Err(BoxError)` holding a
 //!    [`Rejection`](tollgate_core::Rejection) by default; with `tollgate_http::AsResponse`,
 //!    `503` and `Connection: close`); long-lived streams are told to finish
 //!    ([`Drain::closing`]); the drain waits for what is in flight, up to the
 //!    *deadline*.
 //! 4. [`Phase::Done`]: nothing is in flight, or the deadline cut what was (bodies end
-//!    cleanly at a frame boundary). [`Drain::done`] resolves: hand it to the server's
-//!    graceful shutdown. The driver returns a [`DrainReport`].
+//!    cleanly at a frame boundary). [`Drain::done`] resolves: the server's graceful
+//!    shutdown ends what is left. The driver returns a [`DrainReport`].
+//!
+//! `tollgate_http::drain::serve` (axum) and `serve_grpc` (tonic) wire all of it in one
+//! call.
 //!
 //! Every move is traced at target `tollgate::drain`; [`Drain::snapshot`] gives the
 //! counters for metrics, as do the layer and the service. The phase moves read the
@@ -46,8 +53,8 @@
 //!         Ok::<_, Infallible>(format!("hello {name}"))
 //!     }));
 //!
-//! // In a server: `drain.clone().run_until(tollgate_drain::terminate())`, and
-//! // `axum::serve(..).with_graceful_shutdown(drain.done())`.
+//! // In a server: `tollgate_http::drain::serve(listener, app, drain)`, or by hand
+//! // `drain.clone().run_until(tollgate_drain::terminate())` next to the server.
 //! let driver = tokio::spawn(drain.clone().run());
 //! let in_flight = drain.enter()?; // a request that is still running
 //! drain.start();

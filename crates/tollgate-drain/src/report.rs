@@ -10,6 +10,7 @@ use std::time::Duration;
 ///
 /// assert!(Phase::Serving < Phase::Announced);
 /// assert!(Phase::Closing.refuses_new_requests());
+/// assert!(Phase::Announced.accepts_connections() && !Phase::Closing.accepts_connections());
 /// assert!(!Phase::Announced.is_ready());
 /// assert_eq!(Phase::Closing.as_str(), "closing");
 /// ```
@@ -38,6 +39,15 @@ impl Phase {
     /// `true` from [`Closing`](Phase::Closing) on.
     pub fn refuses_new_requests(self) -> bool {
         self >= Phase::Closing
+    }
+
+    /// `true` before [`Closing`](Phase::Closing): where a server's listener accepts new
+    /// connections. From closing on it stops (`tollgate_http::drain::DrainListener`
+    /// does): a client's connect is refused at the TCP level, before it sent anything,
+    /// and it goes to another instance, instead of being handed a connection whose
+    /// every request would be refused.
+    pub fn accepts_connections(self) -> bool {
+        self < Phase::Closing
     }
 
     /// The lowercase name used in tracing events and reports.

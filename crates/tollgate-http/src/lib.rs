@@ -22,8 +22,10 @@
 //! Features: `bucket`, `leaky`, `breaker`, `deadline`, `drain` (one per algorithm: its
 //! module here), `axum` (axum's `ConnectInfo` and `MatchedPath` keys, serving helpers),
 //! `tonic` (`tonic::Status` refusals), `tonic-health` (the health service follows a
-//! drain), `dashboard` (a live page of the layers' snapshots and `/metrics`: the
-//! `dashboard` module). The defaults are the five algorithms. Every metric and tracing event is
+//! drain, and `drain::serve_grpc`). With `drain`, the listener that stops accepting at
+//! closing and the hyper-util connection loop; with `drain` and `axum`, axum's
+//! `Listener` and the one-call `drain::serve`. //! `dashboard` (a live page of the layers' snapshots and `/metrics`: the `dashboard`
+//! module). The defaults are the five algorithms. Every metric and tracing event is
 //! listed in [`observability`].
 //!
 //! ```

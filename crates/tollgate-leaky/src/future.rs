@@ -14,8 +14,9 @@ use crate::waiter::Waiter;
 
 pin_project! {
     /// The response future of [`Shape`](crate::Shape): waits for the request's turn,
-    /// then calls the inner service and reads the response for server feedback; or
-    /// answers a refused request through the prepared refusal `P`.
+    /// then calls the inner service and hands the response to the feedback `F` (which
+    /// reads it, now or as it ends); or answers a refused request through the prepared
+    /// refusal `P`.
     ///
     /// It holds the request (and the ready inner service) while the request waits, so
     /// it names the request type.
@@ -102,7 +103,7 @@ where
     F: Feedback<S::Response>,
     P: Refusal<S::Response, S::Error>,
 {
-    type Output = Result<S::Response, P::Error>;
+    type Output = Result<F::Response, P::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -116,12 +117,13 @@ where
                 }
                 StateProj::Calling { future } => {
                     let response = ready!(future.poll(cx)).map_err(P::error)?;
-                    this.shaper.observe(this.feedback.signal(&response));
-                    return Poll::Ready(Ok(response));
+                    let verdict = this.shaper.verdict();
+                    return Poll::Ready(Ok(this.feedback.observe(response, verdict)));
                 }
                 StateProj::Refused { refused } => {
                     let (refusal, rejection) = refused.take().expect("polled after completion");
-                    return Poll::Ready(refusal.refuse(rejection));
+                    let refused = refusal.refuse(rejection);
+                    return Poll::Ready(refused.map(|response| this.feedback.refused(response)));
                 }
             }
         }

@@ -90,7 +90,7 @@ mod weigh;
 
 pub use acquire::Acquire;
 pub use builder::ShaperBuilder;
-pub use feedback::{Feedback, NoFeedback, Signal};
+pub use feedback::{DeferredVerdict, Feedback, NoFeedback, Signal, Verdict};
 pub use future::ResponseFuture;
 pub use layer::ShapeLayer;
 pub use service::Shape;

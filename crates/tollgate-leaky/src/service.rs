@@ -81,7 +81,7 @@ where
     R: Refuse<Req>,
     R::Refusal: Refusal<S::Response, S::Error>,
 {
-    type Response = S::Response;
+    type Response = F::Response;
     type Error = <R::Refusal as Refusal<S::Response, S::Error>>::Error;
     type Future = ResponseFuture<S, Req, C, F, R::Refusal>;
 

@@ -17,8 +17,11 @@ use tollgate_core::{Clock, Quota, Reason, Rejection, SystemClock, Timestamp};
 
 use crate::adaptive::Adaptive;
 use crate::builder::{Config, ShaperBuilder};
-use crate::feedback::Signal;
+use crate::feedback::{Signal, Verdict};
 use crate::metrics::Metrics;
+
+// What a response's verdict reaches, whatever the clock.
+mod observe;
 use crate::snapshot::Snapshot;
 use crate::waiter::Waiter;
 
@@ -156,12 +159,7 @@ impl<C> Shaper<C> {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves the state consistent (every update is a
-        // few arithmetic steps), so a poisoned lock is still usable.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock()
     }
 
     fn reject(
@@ -245,39 +243,13 @@ impl<C> Shaper<C> {
     /// server's word wins over the admission estimate (their callers' deadlines still
     /// cancel them). New requests are admitted against the paused schedule.
     pub fn pause_until(&self, until: Timestamp, now: Timestamp) {
-        let config = &self.inner.config;
-        let cap = now + config.max_pause;
-        let until = until.min(cap).as_nanos();
-        let mut state = self.lock();
-        // The bucket is empty at `until`: one unit is available then, the next one
-        // interval later.
-        let slack = u64::from(config.burst - 1).saturating_mul(config.interval);
-        state.tat = state.tat.max(until.saturating_add(slack));
-        state.paused_until = state.paused_until.max(until);
-        tracing::info!(target: TARGET, pause_ns = until.saturating_sub(now.as_nanos()), queued = state.queue.len(), "paused by server feedback");
+        self.inner.pause_until(until, now);
     }
 
     /// Applies what a response said ([`Signal`]) at `now`: pauses on pushback, and
     /// counts accepted calls for adaptive throttling.
     pub fn observe_at(&self, signal: Signal, now: Timestamp) {
-        match signal {
-            Signal::Accepted => {
-                let mut state = self.lock();
-                if let Some(adaptive) = state.adaptive.as_mut() {
-                    adaptive.accept(now);
-                }
-            }
-            Signal::Throttled { retry_after } => {
-                if let Some(after) = retry_after {
-                    self.pause_until(now + after, now);
-                }
-            }
-            Signal::Exhausted { reset } => {
-                self.observe_at(Signal::Accepted, now);
-                self.pause_until(now + reset, now);
-            }
-            Signal::Ignored => {}
-        }
+        self.inner.observe_at(signal, now);
     }
 
     /// The current counters and state, as of `now`.
@@ -326,15 +298,13 @@ impl<C: Clock> Shaper<C> {
     /// changes something (a pushback, or an accepted call while adaptive throttling
     /// counts them).
     pub fn observe(&self, signal: Signal) {
-        let worth_a_clock_read = match signal {
-            Signal::Ignored => false,
-            Signal::Accepted => self.inner.config.adaptive,
-            Signal::Throttled { retry_after } => retry_after.is_some(),
-            Signal::Exhausted { .. } => true,
-        };
-        if worth_a_clock_read {
-            self.observe_at(signal, self.inner.clock.now());
-        }
+        self.inner.observe(signal);
+    }
+
+    /// Where one response's signal goes (see [`Feedback`](crate::Feedback)): report it
+    /// now or defer it.
+    pub fn verdict(&self) -> Verdict<'_> {
+        Verdict::new(self)
     }
 
     /// [`snapshot_at`](Self::snapshot_at) now.

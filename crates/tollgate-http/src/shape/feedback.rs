@@ -2,31 +2,97 @@ use std::time::{Duration, SystemTime};
 
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response, StatusCode};
-use tollgate_leaky::{Feedback, Signal};
+use tollgate_leaky::{Feedback, Signal, Verdict};
 
+use super::TrailerFeedback;
+use crate::body::WatchedBody;
 use crate::{grpc, Protocol};
 
 /// Reads server pushback from HTTP and gRPC responses; see the [module docs](super).
 ///
-/// ```
-/// use std::time::Duration;
-/// use tollgate_http::shape::HttpFeedback;
-/// use tollgate_leaky::{Feedback, Signal};
+/// What the head says ([`signal_from_headers`]) is reported at once. A gRPC response
+/// whose status is still to come (a normal one: `200` without `grpc-status`, the
+/// status in the trailers) is reported when its trailers pass
+/// ([`signal_from_trailers`]): the body is wrapped in the shared [`WatchedBody`] with a
+/// [`TrailerFeedback`], so adaptive throttling counts a call `OK` in its trailers as
+/// accepted and one `RESOURCE_EXHAUSTED` in its trailers as throttled. A body that ends
+/// without trailers (a failure, the caller went away) says nothing.
 ///
-/// let busy = http::Response::builder().status(503).header("retry-after", "7").body(()).unwrap();
-/// assert_eq!(
-///     HttpFeedback.signal(&busy),
-///     Signal::Throttled { retry_after: Some(Duration::from_secs(7)) }
-/// );
-/// assert_eq!(HttpFeedback.signal(&http::Response::new(())), Signal::Accepted);
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), tollgate_core::ConfigError> {
+/// use std::time::Duration;
+/// use http_body_util::{BodyExt, Full};
+/// use tollgate_core::{Quota, TokioClock};
+/// use tollgate_http::grpc;
+/// use tollgate_http::shape::HttpFeedback;
+/// use tollgate_leaky::{ShapeLayer, Shaper};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// let shaper = Shaper::builder(Quota::per_second(10).burst(1)?).clock(TokioClock::new()).build()?;
+/// // A gRPC server: a reply, then RESOURCE_EXHAUSTED with a pushback in the trailers.
+/// let server = service_fn(|_: ()| async {
+///     let mut trailers = http::HeaderMap::new();
+///     trailers.insert(grpc::STATUS, grpc::code_value(grpc::RESOURCE_EXHAUSTED));
+///     trailers.insert(grpc::RETRY_PUSHBACK_MS, 1500.into());
+///     let body = Full::new(bytes::Bytes::from_static(b"reply"))
+///         .with_trailers(async move { Some(Ok(trailers)) });
+///     let response = http::Response::builder().header("content-type", "application/grpc").body(body)?;
+///     Ok::<_, http::Error>(response)
+/// });
+/// let client = ShapeLayer::new(shaper.clone()).feedback(HttpFeedback).layer(server);
+/// let response = client.oneshot(()).await.unwrap();
+/// assert_eq!(shaper.snapshot().paused_for, Duration::ZERO); // not yet
+/// response.into_body().collect().await.unwrap();
+/// assert_eq!(shaper.snapshot().paused_for, Duration::from_millis(1500));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpFeedback;
 
-impl<B> Feedback<Response<B>> for HttpFeedback {
-    fn signal(&self, response: &Response<B>) -> Signal {
+impl HttpFeedback {
+    /// What a response's head says (see [`signal_from_headers`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate_http::shape::HttpFeedback;
+    /// use tollgate_leaky::Signal;
+    ///
+    /// let busy = http::Response::builder().status(503).header("retry-after", "7").body(()).unwrap();
+    /// assert_eq!(
+    ///     HttpFeedback.signal(&busy),
+    ///     Signal::Throttled { retry_after: Some(Duration::from_secs(7)) }
+    /// );
+    /// assert_eq!(HttpFeedback.signal(&http::Response::new(())), Signal::Accepted);
+    /// ```
+    pub fn signal<B>(&self, response: &Response<B>) -> Signal {
         signal_from_headers(response.status(), response.headers())
     }
+}
+
+impl<B> Feedback<Response<B>> for HttpFeedback {
+    type Response = Response<WatchedBody<B, TrailerFeedback>>;
+
+    fn observe(&self, response: Response<B>, verdict: Verdict<'_>) -> Self::Response {
+        if status_in_trailers(response.status(), response.headers()) {
+            let watch = TrailerFeedback::new(verdict.defer());
+            return response.map(|body| WatchedBody::new(body, watch));
+        }
+        verdict.report(self.signal(&response));
+        response.map(WatchedBody::unwatched)
+    }
+
+    fn refused(&self, response: Response<B>) -> Self::Response {
+        response.map(WatchedBody::unwatched)
+    }
+}
+
+/// A gRPC response whose status comes in the trailers: `200`, no `grpc-status` in the
+/// head.
+fn status_in_trailers(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::OK
+        && !headers.contains_key(grpc::STATUS)
+        && Protocol::of_headers(headers) == Protocol::Grpc
 }
 
 /// What a response head says: `429`/`503` (+ `Retry-After` or `RateLimit` reset),
@@ -53,8 +119,8 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
     if let Some(signal) = grpc_signal(headers) {
         return signal;
     }
-    if Protocol::of_headers(headers) == Protocol::Grpc && status == StatusCode::OK {
-        // The gRPC status comes in the trailers: see `observe_trailers`.
+    if status_in_trailers(status, headers) {
+        // The gRPC status comes in the trailers: `HttpFeedback` reads them.
         return Signal::Ignored;
     }
     let exhausted = ratelimit_exhausted(headers);
@@ -69,8 +135,8 @@ pub fn signal_from_headers(status: StatusCode, headers: &HeaderMap) -> Signal {
 }
 
 /// What a gRPC response's trailers say: `RESOURCE_EXHAUSTED` with
-/// `grpc-retry-pushback-ms` is a pushback; [`observe_trailers`](super::observe_trailers)
-/// feeds it to the shaper as the body ends.
+/// `grpc-retry-pushback-ms` is a pushback, any other status an accepted call;
+/// [`HttpFeedback`] feeds it to the shaper as the body ends.
 ///
 /// ```
 /// use std::time::Duration;

@@ -5,10 +5,11 @@
 //!   `tollgate_leaky::ShapeLayer::feedback`: `429`/`503` with `Retry-After` (seconds or
 //!   an HTTP-date), the IETF `RateLimit` headers saying the remaining quota is 0, and
 //!   gRPC `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms` (in the headers of a
-//!   trailers-only response, or in trailers through [`observe_trailers`], a
-//!   [`BodyWatch`](crate::body::BodyWatch) on the shared
-//!   [`WatchedBody`](crate::body::WatchedBody)). Malformed values are ignored, never a
-//!   panic.
+//!   trailers-only response, or in the trailers of a normal one, read as the body
+//!   ends by a [`TrailerFeedback`] on the shared
+//!   [`WatchedBody`](crate::body::WatchedBody)). A gRPC call whose trailers say `OK`
+//!   counts as accepted, so adaptive throttling sheds nothing while the server
+//!   accepts. Malformed values are ignored, never a panic.
 //! - A server shaper is the same `ShapeLayer` refusing with [`AsResponse`](crate::AsResponse):
 //!   requests wait their turn, and refused ones are answered `429` + `Retry-After` (or a
 //!   gRPC `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms`), with the inner service's
@@ -74,4 +75,4 @@ mod tests;
 mod trailers;
 
 pub use feedback::{signal_from_headers, signal_from_trailers, HttpFeedback};
-pub use trailers::{observe_trailers, TrailerFeedback};
+pub use trailers::TrailerFeedback;

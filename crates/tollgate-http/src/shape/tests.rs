@@ -9,7 +9,8 @@ use tollgate_core::{Quota, TokioClock};
 use tollgate_leaky::{ShapeLayer, Shaper};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-use super::observe_trailers;
+use super::TrailerFeedback;
+use crate::body::WatchedBody;
 use crate::{grpc, AsResponse};
 
 fn handler(
@@ -71,6 +72,10 @@ async fn admitted_requests_wait_their_turn() {
 #[tokio::test(start_paused = true)]
 async fn trailers_feed_the_shaper_once_and_other_endings_say_nothing() {
     let shaper = ten_per_second().clock(TokioClock::new()).build().unwrap();
+    let observe_trailers = |response: Response<_>, shaper: &Shaper<TokioClock>| {
+        let watch = TrailerFeedback::new(shaper.verdict().defer());
+        response.map(|body| WatchedBody::new(body, watch))
+    };
     let with_trailers = |code: u8, pushback: u64| {
         let mut trailers = http::HeaderMap::new();
         trailers.insert(grpc::STATUS, grpc::code_value(code));

@@ -1,68 +1,53 @@
-use http::{HeaderMap, Response};
-use tollgate_core::Clock;
-use tollgate_leaky::Shaper;
+use http::HeaderMap;
+use tollgate_leaky::DeferredVerdict;
 
 use super::feedback::signal_from_trailers;
-use crate::body::{BodyEnd, BodyWatch, WatchedBody};
+use crate::body::{BodyEnd, BodyWatch};
 
-/// Wraps a gRPC response's body in the shared [`WatchedBody`] so that its trailers are
-/// fed back to `shaper`: `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms` pauses
-/// releases, any other status counts as accepted. Use it with
-/// `tower::util::MapResponseLayer` under the client's
-/// [`ShapeLayer`](tollgate_leaky::ShapeLayer) (whose [`HttpFeedback`](super::HttpFeedback)
-/// already reads trailers-only responses).
+/// The [`BodyWatch`] of [`HttpFeedback`](super::HttpFeedback) on a gRPC response whose
+/// status is in the trailers: reads it there and reports it to the shaper, once per
+/// response (`RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms` pauses releases and
+/// counts as throttled, any other status as accepted).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), tollgate_core::ConfigError> {
-/// use std::time::Duration;
 /// use http_body_util::{BodyExt, Full};
 /// use tollgate_core::{Quota, TokioClock};
+/// use tollgate_http::body::WatchedBody;
 /// use tollgate_http::grpc;
-/// use tollgate_http::shape::observe_trailers;
+/// use tollgate_http::shape::TrailerFeedback;
 /// use tollgate_leaky::Shaper;
 ///
 /// let shaper = Shaper::builder(Quota::per_second(10).burst(1)?).clock(TokioClock::new()).build()?;
 /// let mut trailers = http::HeaderMap::new();
 /// trailers.insert(grpc::STATUS, grpc::code_value(grpc::RESOURCE_EXHAUSTED));
-/// trailers.insert(grpc::RETRY_PUSHBACK_MS, 1500.into());
-/// let body = Full::new(bytes::Bytes::from_static(b"reply"))
-///     .with_trailers(async move { Some(Ok(trailers)) });
-/// let response = observe_trailers(http::Response::new(body), &shaper);
-/// response.into_body().collect().await.unwrap();
-/// assert_eq!(shaper.snapshot().paused_for, Duration::from_millis(1500));
+/// trailers.insert(grpc::RETRY_PUSHBACK_MS, 900.into());
+/// let body = Full::new(bytes::Bytes::from_static(b"reply")).with_trailers(async move { Some(Ok(trailers)) });
+/// let watched = WatchedBody::new(body, TrailerFeedback::new(shaper.verdict().defer()));
+/// watched.collect().await.unwrap();
+/// assert_eq!(shaper.snapshot().paused_for, std::time::Duration::from_millis(900));
 /// # Ok(()) }
 /// ```
-pub fn observe_trailers<B, C: Clock>(
-    response: Response<B>,
-    shaper: &Shaper<C>,
-) -> Response<WatchedBody<B, TrailerFeedback<C>>> {
-    response.map(|inner| WatchedBody::new(inner, TrailerFeedback::new(shaper.clone())))
-}
-
-/// The [`BodyWatch`] of [`observe_trailers`]: reads a gRPC status from the trailers and
-/// tells the shaper what it says, once per response.
-///
-/// See [`observe_trailers`] for an example.
 #[derive(Debug)]
-pub struct TrailerFeedback<C> {
+pub struct TrailerFeedback {
     // Taken when the trailers are seen: one signal per response.
-    shaper: Option<Shaper<C>>,
+    verdict: Option<DeferredVerdict>,
 }
 
-impl<C> TrailerFeedback<C> {
-    /// Feeds the trailers of one response to `shaper`.
-    pub fn new(shaper: Shaper<C>) -> Self {
+impl TrailerFeedback {
+    /// Reports the trailers of one response to `verdict`.
+    pub fn new(verdict: DeferredVerdict) -> Self {
         Self {
-            shaper: Some(shaper),
+            verdict: Some(verdict),
         }
     }
 }
 
-impl<C: Clock> BodyWatch for TrailerFeedback<C> {
+impl BodyWatch for TrailerFeedback {
     fn trailers(&mut self, trailers: &HeaderMap) {
-        if let Some(shaper) = self.shaper.take() {
-            shaper.observe(signal_from_trailers(trailers));
+        if let Some(verdict) = self.verdict.take() {
+            verdict.report(signal_from_trailers(trailers));
         }
     }
 
