@@ -99,12 +99,12 @@ pub use builder::RedisBuilder;
 #[doc(hidden)]
 pub use failure::{Health, Observed};
 pub use failure::{Mode, OnFailure};
+#[cfg(not(loom))]
+pub use limiter::RedisRateLimiter;
 /// The Redis client this crate is built on, so an application makes its connections
 /// with the same version.
 #[cfg(not(loom))]
 pub use redis;
-#[cfg(not(loom))]
-pub use limiter::RedisRateLimiter;
 pub use tollgate_core::Quota;
 
 /// What a `RedisRateLimiter` has done, and how it decides now.

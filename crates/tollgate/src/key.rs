@@ -166,7 +166,10 @@ impl<B> KeyFn<Request<B>> for KeySource {
             By::All => ClientKey::All,
             By::Peer(peer) => ClientKey::Ip(peer.key(request)?),
             By::Forwarded(forwarded) => ClientKey::Ip(forwarded.key(request)?),
-            By::Header(header) => ClientKey::Value(header.key(request)?),
+            By::Header(header) => {
+                let value = header.key(request)?;
+                ClientKey::Value(HeaderValue::clone(&value))
+            }
         };
         let route = if self.routes.is_empty() {
             None

@@ -162,7 +162,9 @@ pub use watch::{watch_file, Reloaded};
 /// stack speaks, and the service types the stacks make.
 #[cfg(feature = "stack")]
 pub mod stack {
-    pub use crate::client::{ClientLayers, ClientSnapshot, ClientStackBuilder};
+    pub use crate::client::{
+        ClientLayers, ClientSnapshot, ClientStackBuilder, Unshaped, UnshapedFuture,
+    };
     #[cfg(feature = "tonic")]
     pub use crate::face::Grpc;
     pub use crate::face::{Face, Http};

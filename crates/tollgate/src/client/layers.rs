@@ -9,6 +9,7 @@ use tollgate_http::shape::HttpFeedback;
 use tollgate_leaky::{Shape, ShapeLayer, Unit};
 use tower_layer::Layer;
 
+use super::unshaped::Unshaped;
 use crate::config::ClientConfig;
 use crate::face::Face;
 use crate::optional::Optional;
@@ -17,7 +18,7 @@ use crate::reload::Compose;
 type R<F> = <F as Face>::ClientRefuse;
 type PerTry<S, F> = Optional<Timeout<S, TimeoutHeaders, R<F>>, S, R<F>>;
 type Shaping<S, F, C> =
-    Optional<Shape<PerTry<S, F>, C, HttpFeedback, Unit, R<F>>, PerTry<S, F>, R<F>>;
+    Optional<Shape<PerTry<S, F>, C, HttpFeedback, Unit, R<F>>, Unshaped<PerTry<S, F>>, R<F>>;
 type Limiting<S, F, C> =
     Optional<RateLimit<Shaping<S, F, C>, RateLimiter<C>, Unkeyed, R<F>>, Shaping<S, F, C>, R<F>>;
 type Breaking<S, F, C> =
@@ -75,7 +76,10 @@ impl<S, F: Face, C: Clock> Compose<S> for ClientLayers<F, C> {
     fn compose(&self, transport: S) -> Composed<S, F, C> {
         let r = R::<F>::default;
         let per_try = Optional::new(self.per_try.as_ref(), transport, r());
-        let shaping = Optional::new(self.shape.as_ref(), per_try, r());
+        let shaping = match self.shape.as_ref() {
+            Some(layer) => Optional::On(layer.layer(per_try)),
+            None => Optional::Off(Unshaped(per_try), r()),
+        };
         let limiting = Optional::new(self.rate_limit.as_ref(), shaping, r());
         let breaking = self.breaker.layer(limiting);
         Optional::new(self.deadline.as_ref(), breaking, r())

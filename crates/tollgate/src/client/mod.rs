@@ -3,6 +3,7 @@
 
 mod builder;
 mod layers;
+mod unshaped;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tower_layer::Layer;
 
 pub use builder::ClientStackBuilder;
 pub use layers::ClientLayers;
+pub use unshaped::{Unshaped, UnshapedFuture};
 
 use crate::config::ClientConfig;
 use crate::error::{StackError, Warnings};
