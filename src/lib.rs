@@ -28,6 +28,7 @@ pub fn bench_group(name: &str) -> String {
 }
 pub mod drain_load;
 pub mod redis_server;
+pub mod showcase;
 
 use std::pin::Pin;
 use std::time::Duration;
