@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tollgate_breaker::{Breaker, BreakerLayer, Window};
-use tollgate_core::{Rejection, Timestamp};
+use tollgate_core::{Clock, Rejection};
 use tollgate_http::breaker::HttpClassifier;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -103,6 +103,8 @@ pub(crate) async fn run() -> BreakerRun {
         .build()
         .expect("valid config");
     let start = Instant::now();
+    // The breaker's clock at the section's start: transitions are timed from here.
+    let zero = breaker.clock().now();
     let events: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
 
     // Record every transition as it happens.
@@ -124,11 +126,12 @@ pub(crate) async fn run() -> BreakerRun {
                 t.to.to_string(),
                 t.reason
             );
-            let at = t.at - Timestamp::ZERO;
-            moves
-                .lock()
-                .expect("transitions")
-                .push((at.as_millis() as u64, t.from.to_string(), t.to.to_string()));
+            let at = t.at - zero;
+            moves.lock().expect("transitions").push((
+                at.as_millis() as u64,
+                t.from.to_string(),
+                t.to.to_string(),
+            ));
             log.lock().expect("log").push((at, line));
         }
     });
@@ -216,7 +219,8 @@ pub(crate) async fn run() -> BreakerRun {
     );
     say!(
         "  admitted / refused by the breaker {:>5} / {}",
-        snapshot.admitted, snapshot.rejected
+        snapshot.admitted,
+        snapshot.rejected
     );
     say!(
         "  final state                       {:>5}   after {} transitions",

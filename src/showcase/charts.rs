@@ -28,7 +28,13 @@ fn svg(w: u32, h: u32, draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
 }
 
 /// `(ok, refused)` bins as two lines, with an optional quota line, on `area`.
-fn bins_chart(area: &Area<'_>, bin_ms: u64, bins: &[(u32, u32)], x_ms: u64, quota: Option<f64>) -> Drawn {
+fn bins_chart(
+    area: &Area<'_>,
+    bin_ms: u64,
+    bins: &[(u32, u32)],
+    x_ms: u64,
+    quota: Option<f64>,
+) -> Drawn {
     let top = bins.iter().map(|b| b.0.max(b.1)).max().unwrap_or(1).max(1) as f64;
     let top = quota.map_or(top, |q| top.max(q)) * 1.15;
     let mut chart = ChartBuilder::on(area)
@@ -39,11 +45,15 @@ fn bins_chart(area: &Area<'_>, bin_ms: u64, bins: &[(u32, u32)], x_ms: u64, quot
     chart.configure_mesh().disable_x_mesh().draw()?;
     let at = |i: usize| i as u64 * bin_ms + bin_ms / 2;
     chart.draw_series(LineSeries::new(
-        bins.iter().enumerate().map(|(i, b)| (at(i), f64::from(b.0))),
+        bins.iter()
+            .enumerate()
+            .map(|(i, b)| (at(i), f64::from(b.0))),
         OK.stroke_width(2),
     ))?;
     chart.draw_series(LineSeries::new(
-        bins.iter().enumerate().map(|(i, b)| (at(i), f64::from(b.1))),
+        bins.iter()
+            .enumerate()
+            .map(|(i, b)| (at(i), f64::from(b.1))),
         REFUSED.stroke_width(2),
     ))?;
     if let Some(q) = quota {
@@ -138,7 +148,12 @@ pub(super) fn deadline(run: &DeadlineRun) -> String {
             .build_cartesian_2d(-0.2f64..3.2, 0f64..top)?;
         chart.configure_mesh().x_labels(4).draw()?;
         for (row, colour) in run.rows.iter().zip(palette.iter().cycle()) {
-            let hops = [Some(row.sent_to_a), row.a_has, row.a_calls_b, row.b_received];
+            let hops = [
+                Some(row.sent_to_a),
+                row.a_has,
+                row.a_calls_b,
+                row.b_received,
+            ];
             let points: Vec<(f64, f64)> = hops
                 .iter()
                 .enumerate()
@@ -162,12 +177,29 @@ pub(super) fn drain(run: &DrainRun) -> String {
         chart.configure_mesh().disable_y_mesh().y_labels(0).draw()?;
         let (closing, done) = run.drained.phases_ms.unwrap_or((0, run.drained.exit_ms));
         let rows = [
-            (1.1, vec![(0, closing, QUOTA), (closing, done, FAILED), (done, run.drained.exit_ms, OK)]),
-            (0.1, vec![(0, run.plain.exit_ms, if run.plain.lost > 0 { REFUSED } else { SHADE })]),
+            (
+                1.1,
+                vec![
+                    (0, closing, QUOTA),
+                    (closing, done, FAILED),
+                    (done, run.drained.exit_ms, OK),
+                ],
+            ),
+            (
+                0.1,
+                vec![(
+                    0,
+                    run.plain.exit_ms,
+                    if run.plain.lost > 0 { REFUSED } else { SHADE },
+                )],
+            ),
         ];
         for (y, spans) in rows {
             for (from, to, colour) in spans {
-                chart.draw_series([Rectangle::new([(from, y), (to.max(from + 1), y + 0.8)], colour.filled())])?;
+                chart.draw_series([Rectangle::new(
+                    [(from, y), (to.max(from + 1), y + 0.8)],
+                    colour.filled(),
+                )])?;
             }
         }
         Ok(())

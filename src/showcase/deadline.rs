@@ -5,6 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::echo::echo_client::EchoClient;
+use crate::echo::echo_server::EchoServer;
+use crate::echo::EchoRequest;
+use crate::Replier;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -21,10 +25,6 @@ use tollgate_deadline::{
 };
 use tollgate_http::deadline::TimeoutHeaders;
 use tollgate_http::AsResponse;
-use crate::echo::echo_client::EchoClient;
-use crate::echo::echo_server::EchoServer;
-use crate::echo::EchoRequest;
-use crate::Replier;
 use tonic::transport::Channel;
 use tower::Layer;
 
@@ -181,7 +181,10 @@ pub(crate) async fn run() -> DeadlineRun {
     say!();
     say!(
         "{:>9} {:>8} | {:>8} | {:>10} | outcome",
-        "sent to A", "A works", "A has", "A calls B"
+        "sent to A",
+        "A works",
+        "A has",
+        "A calls B"
     );
     let mut rows = Vec::new();
     for (budget, work) in [(300u64, 50u64), (300, 150), (300, 240), (15, 0)] {
@@ -244,9 +247,7 @@ pub(crate) async fn run() -> DeadlineRun {
     }
 
     say!();
-    say!(
-        "timeout plan examples/plans/misaligned.toml (client 10 s, lb 5 s, app 10 s, db 30 s):"
-    );
+    say!("timeout plan examples/plans/misaligned.toml (client 10 s, lb 5 s, app 10 s, db 30 s):");
     let plan = Plan::from_toml(include_str!("../../examples/plans/misaligned.toml")).expect("plan");
     for line in check(&plan).to_string().lines() {
         if line.is_empty() {

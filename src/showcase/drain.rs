@@ -96,7 +96,12 @@ pub(crate) async fn run() -> DrainRun {
     }
     say!(
         "  {:<16} {:>7} {:>7} {:>20} {:>8} {:>14}",
-        "", "served", "503", "refused/closed early", "lost", "exit"
+        "",
+        "served",
+        "503",
+        "refused/closed early",
+        "lost",
+        "exit"
     );
     row("tollgate-drain", &drained);
     row("plain graceful", &plain);

@@ -34,6 +34,9 @@ pub struct Showcase {
     pub deadline: DeadlineRun,
     /// 5. A deploy under load, drained and plain.
     pub drain: DrainRun,
+    /// The text the sections printed.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// Runs the five sections in order, printing each and a progress line per phase.
@@ -45,6 +48,7 @@ pub struct Showcase {
 /// # }
 /// ```
 pub async fn run() -> Showcase {
+    progress::take_transcript();
     let rate_limit = progress::phase(1, "rate limiting", rate_limit::run()).await;
     let shape = progress::phase(2, "shaping", shape::run()).await;
     let breaker = progress::phase(3, "circuit breaking", breaker::run()).await;
@@ -56,5 +60,6 @@ pub async fn run() -> Showcase {
         breaker,
         deadline,
         drain,
+        text: progress::take_transcript(),
     }
 }

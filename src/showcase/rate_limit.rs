@@ -113,7 +113,14 @@ pub(crate) async fn run() -> RateLimitRun {
     say!();
     say!(
         "   {:<8} {:>6} {:>5} {:>9} {:>9} {:>11} {:>8} {:>13}",
-        "key", "pace/s", "sent", "admitted", "rejected", "admitted/s", "quota/s", "quota allows"
+        "key",
+        "pace/s",
+        "sent",
+        "admitted",
+        "rejected",
+        "admitted/s",
+        "quota/s",
+        "quota allows"
     );
     for r in &reports {
         let secs = r.elapsed.as_secs_f64();
@@ -135,7 +142,10 @@ pub(crate) async fn run() -> RateLimitRun {
     say!();
     say!(
         "   limiter: {} admitted, {} rejected, {} keys tracked; {:.1?} in all.",
-        snap.admitted, snap.rejected, snap.keys, elapsed
+        snap.admitted,
+        snap.rejected,
+        snap.keys,
+        elapsed
     );
     say!(
         "   Clients at or under the quota lose nothing; faster ones are held to about \

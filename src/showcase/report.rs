@@ -58,7 +58,12 @@ pub fn render(showcase: &Showcase) -> String {
     let keys: Vec<String> = rl
         .keys
         .iter()
-        .map(|k| format!("{} ({}/s: {} admitted, {} rejected)", k.key, k.pace, k.admitted, k.rejected))
+        .map(|k| {
+            format!(
+                "{} ({}/s: {} admitted, {} rejected)",
+                k.key, k.pace, k.admitted, k.rejected
+            )
+        })
         .collect();
     section(
         &mut html,
@@ -68,7 +73,14 @@ pub fn render(showcase: &Showcase) -> String {
             "{}{}{} &mdash; panels left to right, top to bottom: {}; x: ms from the start",
             key(GREEN, "admitted"),
             key(RED, "rejected (429)"),
-            key(BLUE, &format!("quota ({}/s = {} per 100 ms)", rl.rate, f64::from(rl.rate) / 10.0)),
+            key(
+                BLUE,
+                &format!(
+                    "quota ({}/s = {} per 100 ms)",
+                    rl.rate,
+                    f64::from(rl.rate) / 10.0
+                )
+            ),
             keys.join(", ")
         ),
         &charts::rate_limit(rl),
@@ -118,7 +130,12 @@ pub fn render(showcase: &Showcase) -> String {
         .rows
         .iter()
         .zip([BLUE, GREEN, AMBER, RED].iter().cycle())
-        .map(|(r, c)| key(c, &format!("{} ms sent, A works {} ms", r.sent_to_a, r.work)))
+        .map(|(r, c)| {
+            key(
+                c,
+                &format!("{} ms sent, A works {} ms", r.sent_to_a, r.work),
+            )
+        })
         .collect();
     section(
         &mut html,

@@ -123,9 +123,7 @@ fn request(uri: &str) -> http::Request<Empty<bytes::Bytes>> {
 
 pub(crate) async fn run() -> ShapeRun {
     say!();
-    say!(
-        "2. Shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s"
-    );
+    say!("2. Shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
 
     // Unshaped: every call at once.
@@ -169,7 +167,11 @@ pub(crate) async fn run() -> ShapeRun {
 
     say!(
         "  {:<10} {:>6} {:>6} {:>10} {:>12}",
-        "client", "200s", "429s", "elapsed", "rate"
+        "client",
+        "200s",
+        "429s",
+        "elapsed",
+        "rate"
     );
     say!(
         "  {:<10} {:>6} {:>6} {:>8.0}ms {:>12}",
@@ -190,7 +192,9 @@ pub(crate) async fn run() -> ShapeRun {
     let snap = layer.snapshot();
     say!(
         "  shaper: admitted {}, rejected {}, queued {}",
-        snap.admitted, snap.rejected, snap.queued
+        snap.admitted,
+        snap.rejected,
+        snap.queued
     );
     let shaped_bins = api.bins.lock().expect("bins").clone();
     ShapeRun {
