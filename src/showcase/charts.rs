@@ -56,9 +56,6 @@ fn bins_chart(
             .map(|(i, b)| (at(i), f64::from(b.1))),
         REFUSED.stroke_width(2),
     ))?;
-    if let Some(q) = quota {
-        chart.draw_series(LineSeries::new([(0, q), (x_ms, q)], QUOTA.stroke_width(1)))?;
-    }
     Ok(())
 }
 
@@ -110,7 +107,11 @@ pub(super) fn breaker(run: &BreakerRun) -> String {
             .build_cartesian_2d(0u64..run.end_ms, 0f64..top)?;
         let (down, up) = run.outage_ms;
         chart.draw_series([Rectangle::new([(down, 0.0), (up, top)], SHADE.filled())])?;
-        chart.configure_mesh().disable_x_mesh().draw()?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_label_formatter(&|v| format!("{v}"))
+            .draw()?;
         // The state band: from each transition to the next, coloured by the state entered.
         let band = top * 0.9;
         let mut spans = vec![(0, "closed".to_owned())];
@@ -146,7 +147,12 @@ pub(super) fn deadline(run: &DeadlineRun) -> String {
             .x_label_area_size(22)
             .y_label_area_size(34)
             .build_cartesian_2d(-0.2f64..3.2, 0f64..top)?;
-        chart.configure_mesh().x_labels(4).draw()?;
+        chart
+            .configure_mesh()
+            .x_labels(4)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v}"))
+            .draw()?;
         for (row, colour) in run.rows.iter().zip(palette.iter().cycle()) {
             let hops = [
                 Some(row.sent_to_a),

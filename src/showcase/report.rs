@@ -37,11 +37,11 @@ fn json(data: &impl Serialize) -> String {
 }
 
 fn section(html: &mut String, id: &str, title: &str, legend: &str, svg: &str, data: String) {
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<section><h2>{title}</h2><p class=\"legend\">{legend}</p>\
          <figure id=\"{id}\">{svg}</figure>\
-         <script type=\"application/json\" id=\"data-{id}\">{data}</script></section>\n"
+         <script type=\"application/json\" id=\"data-{id}\">{data}</script></section>"
     );
 }
 
