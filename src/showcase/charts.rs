@@ -42,7 +42,18 @@ fn bins_chart(
         .x_label_area_size(22)
         .y_label_area_size(34)
         .build_cartesian_2d(0u64..x_ms, 0f64..top)?;
-    chart.configure_mesh().disable_x_mesh().draw()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_label_formatter(&|v| format!("{v}"))
+        .draw()?;
+    // The quota first (dashed), so a client held exactly to it shows over it.
+    if let Some(q) = quota {
+        let dashes = (0..x_ms).step_by(40).map(|x| (x, (x + 25).min(x_ms)));
+        chart.draw_series(
+            dashes.map(|(a, b)| PathElement::new([(a, q), (b, q)], QUOTA.stroke_width(2))),
+        )?;
+    }
     let at = |i: usize| i as u64 * bin_ms + bin_ms / 2;
     chart.draw_series(LineSeries::new(
         bins.iter()
