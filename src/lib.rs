@@ -8,6 +8,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod chromium;
 pub mod dashboard_demo;
 
 /// The name of a benchmark group, marked when the crates' `metrics` feature is on (and

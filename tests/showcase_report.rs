@@ -3,6 +3,7 @@
 //! drawn and that the data under each chart says what the printed text says.
 
 use serde_json::Value;
+use tollgate_workspace::chromium::run_chromium;
 use tollgate_workspace::showcase::{self, report};
 
 /// The JSON block of chart `id`, parsed.
@@ -57,6 +58,21 @@ async fn the_report_draws_what_the_text_says() {
         let figure = format!("<figure id=\"{id}\"><svg");
         assert!(html.contains(&figure), "chart {id} is missing");
     }
+
+    // Chromium draws it: every chart's SVG is in the DOM it loaded, and a screenshot is
+    // kept next to the report.
+    let url = format!("file://{}", path.display());
+    let dom = tokio::task::block_in_place(|| run_chromium(&url, &["--dump-dom"]));
+    assert_eq!(dom.matches("<svg").count(), report::CHARTS.len());
+    let shot = path.with_file_name("report.png");
+    let flag = format!("--screenshot={}", shot.display());
+    tokio::task::block_in_place(|| run_chromium(&url, &[&flag, "--window-size=960,2150"]));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 50_000,
+        "{} bytes",
+        png.len()
+    );
 
     // 1. Per key: the bins add up to the printed admitted and rejected.
     let rl = data(&html, "rate-limit");
