@@ -3,7 +3,7 @@
 //! load runs and equal the server's snapshots once it stops; `/metrics` says the same.
 //! A screenshot is kept at `target/dashboard/dashboard.png`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
