@@ -45,6 +45,7 @@ pub async fn phase<T>(n: usize, name: &str, work: impl Future<Output = T>) -> T 
     let elapsed = started.elapsed().as_secs_f64();
     match BAR.lock().expect("progress bar").take() {
         Some(bar) => {
+            bar.set_style(ProgressStyle::with_template("  {msg}").expect("a valid template"));
             bar.finish_with_message(format!("phase {n}/{PHASES}: {name} done in {elapsed:.1} s"))
         }
         None => println!("[phase {n}/{PHASES}] {name} done in {elapsed:.1} s"),
