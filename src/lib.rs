@@ -8,6 +8,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod chromium;
 pub mod dashboard_demo;
 
 /// The name of a benchmark group, marked when the crates' `metrics` feature is on (and
@@ -28,6 +29,7 @@ pub fn bench_group(name: &str) -> String {
 }
 pub mod drain_load;
 pub mod redis_server;
+pub mod showcase;
 
 use std::pin::Pin;
 use std::time::Duration;

@@ -4,48 +4,11 @@
 //! A screenshot is kept at `target/dashboard/dashboard.png`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
+use tollgate_workspace::chromium::run_chromium;
 use tollgate_workspace::dashboard_demo::{self, Demo};
-
-/// Debian's `chromium` (or a `chromium-browser`), or a failure saying how to get it.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!("no headless Chromium: install it with `apt-get install -y chromium`");
-}
-
-/// Runs headless Chromium on `url` until the page is idle (it stops its stream after
-/// `?events=N`), with extra arguments; returns what it printed.
-fn run_chromium(url: &str, extra: &[&str]) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=15000",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("a UTF-8 DOM")
-}
 
 /// The page's DOM after `events` samples.
 fn dom(demo: &Demo, events: u32) -> String {

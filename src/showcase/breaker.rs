@@ -15,9 +15,41 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tollgate_breaker::{Breaker, BreakerLayer, Window};
-use tollgate_core::{Rejection, Timestamp};
+use tollgate_core::{Clock, Rejection};
 use tollgate_http::breaker::HttpClassifier;
 use tower::{ServiceBuilder, ServiceExt};
+
+use serde::Serialize;
+
+use crate::say;
+
+/// The width of the chart's bins.
+const BIN: Duration = Duration::from_millis(100);
+
+/// What section 3 recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakerRun {
+    /// When the upstream went down and came back, in ms from the section's start.
+    pub outage_ms: (u64, u64),
+    /// When the client stopped, in ms.
+    pub end_ms: u64,
+    /// Every transition: `(ms, from, to)`.
+    pub transitions: Vec<(u64, String, String)>,
+    /// The width of each bin, in milliseconds.
+    pub bin_ms: u64,
+    /// `(ok, failed, refused by the breaker)` per bin.
+    pub bins: Vec<(u32, u32, u32)>,
+    /// Calls the client made.
+    pub calls: u32,
+    /// Answered with a success.
+    pub ok: u32,
+    /// Failed (answered 5xx, or errored).
+    pub failed: u32,
+    /// Refused at once by the breaker.
+    pub refused: u32,
+    /// The state at the end.
+    pub final_state: String,
+}
 
 #[derive(Clone, Default)]
 struct Upstream {
@@ -41,10 +73,10 @@ const DOWN_AT: Duration = Duration::from_millis(500);
 const UP_AT: Duration = Duration::from_millis(2500);
 const END_AT: Duration = Duration::from_millis(3500);
 
-pub(crate) async fn run() {
-    println!();
-    println!("3. Circuit breaking (tollgate-breaker): the upstream fails from 0.5 s to 2.5 s,");
-    println!("   one call every 5 ms");
+pub(crate) async fn run() -> BreakerRun {
+    say!();
+    say!("3. Circuit breaking (tollgate-breaker): the upstream fails from 0.5 s to 2.5 s,");
+    say!("   one call every 5 ms");
 
     let upstream = Upstream::default();
     let app = Router::new()
@@ -71,11 +103,15 @@ pub(crate) async fn run() {
         .build()
         .expect("valid config");
     let start = Instant::now();
+    // The breaker's clock at the section's start: transitions are timed from here.
+    let zero = breaker.clock().now();
     let events: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
 
     // Record every transition as it happens.
     let mut transitions = breaker.subscribe();
     let log = Arc::clone(&events);
+    let recorded: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+    let moves = Arc::clone(&recorded);
     let watcher = tokio::spawn(async move {
         while transitions.changed().await.is_ok() {
             let t = *transitions.borrow_and_update();
@@ -90,9 +126,13 @@ pub(crate) async fn run() {
                 t.to.to_string(),
                 t.reason
             );
-            log.lock()
-                .expect("log")
-                .push((t.at - Timestamp::ZERO, line));
+            let at = t.at - zero;
+            moves.lock().expect("transitions").push((
+                at.as_millis() as u64,
+                t.from.to_string(),
+                t.to.to_string(),
+            ));
+            log.lock().expect("log").push((at, line));
         }
     });
 
@@ -105,12 +145,15 @@ pub(crate) async fn run() {
     let (mut calls, mut refused, mut ok, mut failed) = (0u32, 0u32, 0u32, 0u32);
     let mut tick = tokio::time::interval(CALL_EVERY);
     let mut down = false;
+    let mut outage = (0, 0);
+    let mut bins: Vec<(u32, u32, u32)> = Vec::new();
     while start.elapsed() < END_AT {
         tick.tick().await;
         let now = start.elapsed();
         if !down && now >= DOWN_AT && now < UP_AT {
             down = true;
             upstream.down.store(true, Ordering::Relaxed);
+            outage.0 = now.as_millis() as u64;
             events
                 .lock()
                 .expect("log")
@@ -118,6 +161,7 @@ pub(crate) async fn run() {
         } else if down && now >= UP_AT {
             down = false;
             upstream.down.store(false, Ordering::Relaxed);
+            outage.1 = now.as_millis() as u64;
             events
                 .lock()
                 .expect("log")
@@ -127,46 +171,73 @@ pub(crate) async fn run() {
         let req = http::Request::get(&url)
             .body(Empty::new())
             .expect("request");
+        let bin = (now.as_nanos() / BIN.as_nanos()) as usize;
+        if bins.len() <= bin {
+            bins.resize(bin + 1, (0, 0, 0));
+        }
         match svc.clone().oneshot(req).await {
             Ok(response) => {
                 let success = response.status().is_success();
                 let _ = response.into_body().collect().await;
                 if success {
-                    ok += 1
+                    ok += 1;
+                    bins[bin].0 += 1;
                 } else {
-                    failed += 1
+                    failed += 1;
+                    bins[bin].1 += 1;
                 }
             }
-            Err(e) if e.is::<Rejection>() => refused += 1,
-            Err(_) => failed += 1,
+            Err(e) if e.is::<Rejection>() => {
+                refused += 1;
+                bins[bin].2 += 1;
+            }
+            Err(_) => {
+                failed += 1;
+                bins[bin].1 += 1;
+            }
         }
     }
+    let end_ms = start.elapsed().as_millis() as u64;
     watcher.abort();
     server.abort();
 
     let mut events = events.lock().expect("log").clone();
     events.sort_by_key(|(at, _)| *at);
     for (at, what) in &events {
-        println!("  t = {:>5.2} s  {what}", at.as_secs_f64());
+        say!("  t = {:>5.2} s  {what}", at.as_secs_f64());
     }
     let snapshot = breaker.snapshot();
     let down_calls = ((UP_AT - DOWN_AT).as_millis() / CALL_EVERY.as_millis()) as u32;
-    println!();
-    println!("  calls made by the client          {calls:>5}");
-    println!("  answered by the upstream: ok      {ok:>5}");
-    println!("  answered by the upstream: failed  {failed:>5}");
-    println!("  refused at once by the breaker    {refused:>5}   <- calls saved the upstream");
-    println!(
+    say!();
+    say!("  calls made by the client          {calls:>5}");
+    say!("  answered by the upstream: ok      {ok:>5}");
+    say!("  answered by the upstream: failed  {failed:>5}");
+    say!("  refused at once by the breaker    {refused:>5}   <- calls saved the upstream");
+    say!(
         "  upstream hit while down           {:>5}   (of about {down_calls} calls made in that time)",
         upstream.hits_while_down.load(Ordering::Relaxed)
     );
-    println!(
+    say!(
         "  admitted / refused by the breaker {:>5} / {}",
-        snapshot.admitted, snapshot.rejected
+        snapshot.admitted,
+        snapshot.rejected
     );
-    println!(
+    say!(
         "  final state                       {:>5}   after {} transitions",
         snapshot.state.to_string(),
         snapshot.transitions
     );
+    let transitions = recorded.lock().expect("transitions").clone();
+    BreakerRun {
+        outage_ms: outage,
+        end_ms,
+        transitions,
+        bin_ms: BIN.as_millis() as u64,
+        bins,
+        calls,
+        ok,
+        failed,
+        refused,
+        final_state: snapshot.state.to_string(),
+    }
 }

@@ -5,6 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::echo::echo_client::EchoClient;
+use crate::echo::echo_server::EchoServer;
+use crate::echo::EchoRequest;
+use crate::Replier;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -21,12 +25,55 @@ use tollgate_deadline::{
 };
 use tollgate_http::deadline::TimeoutHeaders;
 use tollgate_http::AsResponse;
-use tollgate_workspace::echo::echo_client::EchoClient;
-use tollgate_workspace::echo::echo_server::EchoServer;
-use tollgate_workspace::echo::EchoRequest;
-use tollgate_workspace::Replier;
 use tonic::transport::Channel;
 use tower::Layer;
+
+use serde::Serialize;
+
+use crate::say;
+
+/// What section 4 recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlineRun {
+    /// One per request sent to A.
+    pub rows: Vec<HopRow>,
+}
+
+/// The budget of one request at each hop, in milliseconds (`None` where it never got).
+#[derive(Debug, Clone, Serialize)]
+pub struct HopRow {
+    /// What the caller sent to A.
+    pub sent_to_a: u64,
+    /// How long A works before calling B.
+    pub work: u64,
+    /// What A had when its handler started.
+    pub a_has: Option<u64>,
+    /// What A had left when it called B.
+    pub a_calls_b: Option<u64>,
+    /// The `grpc-timeout` B received, if it answered.
+    pub b_received: Option<u64>,
+    /// What happened.
+    pub outcome: String,
+}
+
+/// Milliseconds of a `grpc-timeout` value (`250m`, `2S`, ...).
+fn grpc_timeout_ms(value: &str) -> Option<u64> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => n * 3_600_000,
+        "M" => n * 60_000,
+        "S" => n * 1_000,
+        "m" => n,
+        "u" => n / 1_000,
+        "n" => n / 1_000_000,
+        _ => return None,
+    })
+}
+
+fn ms(field: &str) -> Option<u64> {
+    field.trim().trim_end_matches("ms").trim().parse().ok()
+}
 
 const A_MARGIN: Duration = Duration::from_millis(20);
 const NETWORK_MARGIN: Duration = Duration::from_millis(10);
@@ -119,11 +166,11 @@ async fn start() -> SocketAddr {
     a_addr
 }
 
-pub(crate) async fn run() {
-    println!();
-    println!("4. Deadlines (tollgate-deadline): one budget through two hops (axum A -> tonic B),");
-    println!("   then the checker");
-    println!(
+pub(crate) async fn run() -> DeadlineRun {
+    say!();
+    say!("4. Deadlines (tollgate-deadline): one budget through two hops (axum A -> tonic B),");
+    say!("   then the checker");
+    say!(
         "A keeps a {} ms margin, sends what is left minus {} ms; B refuses budgets below {} ms",
         A_MARGIN.as_millis(),
         NETWORK_MARGIN.as_millis(),
@@ -131,11 +178,15 @@ pub(crate) async fn run() {
     );
     let a = start().await;
     let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    println!();
-    println!(
+    say!();
+    say!(
         "{:>9} {:>8} | {:>8} | {:>10} | outcome",
-        "sent to A", "A works", "A has", "A calls B"
+        "sent to A",
+        "A works",
+        "A has",
+        "A calls B"
     );
+    let mut rows = Vec::new();
     for (budget, work) in [(300u64, 50u64), (300, 150), (300, 240), (15, 0)] {
         let req = http::Request::get(format!("http://{a}/work?work={work}"))
             .header("request-timeout", budget.to_string())
@@ -145,7 +196,7 @@ pub(crate) async fn run() {
         let res = match http.request(req).await {
             Ok(res) => res,
             Err(e) => {
-                println!("request failed: {e}");
+                say!("request failed: {e}");
                 continue;
             }
         };
@@ -165,26 +216,45 @@ pub(crate) async fn run() {
                 parts.next().unwrap_or(""),
                 parts.next().unwrap_or(""),
             );
+            rows.push(HopRow {
+                sent_to_a: budget,
+                work,
+                a_has: ms(has),
+                a_calls_b: ms(left),
+                b_received: outcome
+                    .rsplit(' ')
+                    .next()
+                    .filter(|_| outcome.starts_with("B answered"))
+                    .and_then(grpc_timeout_ms),
+                outcome: outcome.to_owned(),
+            });
             format!("{has:>8} | {left:>10} | {outcome}")
         } else {
+            rows.push(HopRow {
+                sent_to_a: budget,
+                work,
+                a_has: None,
+                a_calls_b: None,
+                b_received: None,
+                outcome: format!("A refused: {status}"),
+            });
             format!(
                 "{:>8} | {:>10} | A refused before its handler ran: {} after {elapsed} ms",
                 "-", "-", status
             )
         };
-        println!("{:>6} ms {:>5} ms | {line}", budget, work);
+        say!("{:>6} ms {:>5} ms | {line}", budget, work);
     }
 
-    println!();
-    println!(
-        "timeout plan examples/plans/misaligned.toml (client 10 s, lb 5 s, app 10 s, db 30 s):"
-    );
-    let plan = Plan::from_toml(include_str!("../plans/misaligned.toml")).expect("plan");
+    say!();
+    say!("timeout plan examples/plans/misaligned.toml (client 10 s, lb 5 s, app 10 s, db 30 s):");
+    let plan = Plan::from_toml(include_str!("../../examples/plans/misaligned.toml")).expect("plan");
     for line in check(&plan).to_string().lines() {
         if line.is_empty() {
-            println!();
+            say!();
         } else {
-            println!("  {line}");
+            say!("  {line}");
         }
     }
+    DeadlineRun { rows }
 }

@@ -18,6 +18,41 @@ use tollgate_http::shape::HttpFeedback;
 use tollgate_leaky::{ShapeLayer, Shaper};
 use tower::{Layer, ServiceExt};
 
+use serde::Serialize;
+
+use crate::say;
+
+/// The width of the chart's bins.
+const BIN: Duration = Duration::from_millis(50);
+
+/// What section 2 recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShapeRun {
+    /// The third party's quota, per second.
+    pub quota_per_second: u32,
+    /// Calls each client makes.
+    pub calls: usize,
+    /// The width of each bin, in milliseconds.
+    pub bin_ms: u64,
+    /// Every call at once.
+    pub unshaped: ClientRun,
+    /// The same burst behind the shaper.
+    pub shaped: ClientRun,
+}
+
+/// One client of section 2, as its third party saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientRun {
+    /// 200s the client got.
+    pub ok: usize,
+    /// 429s the API answered.
+    pub refused: usize,
+    /// From the first call to the last answer, in milliseconds.
+    pub elapsed_ms: u64,
+    /// `(200s, 429s)` the API answered per bin of [`ShapeRun::bin_ms`].
+    pub bins: Vec<(u32, u32)>,
+}
+
 const QUOTA_PER_SECOND: u32 = 50;
 const CALLS: usize = 100;
 
@@ -26,6 +61,24 @@ struct Api {
     interval: Duration,
     tat: Mutex<Option<Instant>>,
     refused: AtomicUsize,
+    /// When the API started, and `(200s, 429s)` per [`BIN`] since.
+    started: Instant,
+    bins: Mutex<Vec<(u32, u32)>>,
+}
+
+impl Api {
+    fn record(&self, now: Instant, ok: bool) {
+        let bin = (now.duration_since(self.started).as_nanos() / BIN.as_nanos()) as usize;
+        let mut bins = self.bins.lock().expect("bins");
+        if bins.len() <= bin {
+            bins.resize(bin + 1, (0, 0));
+        }
+        if ok {
+            bins[bin].0 += 1;
+        } else {
+            bins[bin].1 += 1;
+        }
+    }
 }
 
 async fn endpoint(State(api): State<Arc<Api>>) -> StatusCode {
@@ -35,9 +88,11 @@ async fn endpoint(State(api): State<Arc<Api>>) -> StatusCode {
     if current > now + api.interval * 2 {
         // Relaxed: a counter read after the calls complete.
         api.refused.fetch_add(1, Ordering::Relaxed);
+        api.record(now, false);
         return StatusCode::TOO_MANY_REQUESTS;
     }
     *tat = Some(current + api.interval);
+    api.record(now, true);
     StatusCode::OK
 }
 
@@ -46,6 +101,8 @@ async fn start_api() -> (String, Arc<Api>) {
         interval: Duration::from_secs(1) / QUOTA_PER_SECOND,
         tat: Mutex::new(None),
         refused: AtomicUsize::new(0),
+        started: Instant::now(),
+        bins: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -64,11 +121,9 @@ fn request(uri: &str) -> http::Request<Empty<bytes::Bytes>> {
         .expect("valid request")
 }
 
-pub(crate) async fn run() {
-    println!();
-    println!(
-        "2. Shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s"
-    );
+pub(crate) async fn run() -> ShapeRun {
+    say!();
+    say!("2. Shaping (tollgate-leaky): {CALLS} calls to an API allowing {QUOTA_PER_SECOND} req/s");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
 
     // Unshaped: every call at once.
@@ -81,6 +136,7 @@ pub(crate) async fn run() {
         let _ = call.await;
     }
     let unshaped = (api.refused.load(Ordering::Relaxed), start.elapsed());
+    let unshaped_bins = api.bins.lock().expect("bins").clone();
 
     // Shaped: the same burst through the shaper, listening to 429 + Retry-After.
     let (uri, api) = start_api().await;
@@ -109,11 +165,15 @@ pub(crate) async fn run() {
     // The first two go together (the burst of 2), then one per interval.
     let rate = (CALLS - 2) as f64 / elapsed.as_secs_f64();
 
-    println!(
+    say!(
         "  {:<10} {:>6} {:>6} {:>10} {:>12}",
-        "client", "200s", "429s", "elapsed", "rate"
+        "client",
+        "200s",
+        "429s",
+        "elapsed",
+        "rate"
     );
-    println!(
+    say!(
         "  {:<10} {:>6} {:>6} {:>8.0}ms {:>12}",
         "unshaped",
         CALLS - unshaped.0,
@@ -121,7 +181,7 @@ pub(crate) async fn run() {
         unshaped.1.as_secs_f64() * 1000.0,
         "-"
     );
-    println!(
+    say!(
         "  {:<10} {:>6} {:>6} {:>8.0}ms {:>8.1}/s   (quota {QUOTA_PER_SECOND}/s)",
         "shaped",
         ok,
@@ -130,8 +190,28 @@ pub(crate) async fn run() {
         rate
     );
     let snap = layer.snapshot();
-    println!(
+    say!(
         "  shaper: admitted {}, rejected {}, queued {}",
-        snap.admitted, snap.rejected, snap.queued
+        snap.admitted,
+        snap.rejected,
+        snap.queued
     );
+    let shaped_bins = api.bins.lock().expect("bins").clone();
+    ShapeRun {
+        quota_per_second: QUOTA_PER_SECOND,
+        calls: CALLS,
+        bin_ms: BIN.as_millis() as u64,
+        unshaped: ClientRun {
+            ok: CALLS - unshaped.0,
+            refused: unshaped.0,
+            elapsed_ms: unshaped.1.as_millis() as u64,
+            bins: unshaped_bins,
+        },
+        shaped: ClientRun {
+            ok,
+            refused,
+            elapsed_ms: elapsed.as_millis() as u64,
+            bins: shaped_bins,
+        },
+    }
 }
