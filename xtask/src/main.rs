@@ -24,7 +24,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test      formatting, clippy, features, every test, docs, then the loom models (what CI runs)
+  test      formatting, clippy, features, every test, docs (and docs.rs), packages, then the loom models (what CI runs)
   lint      formatting and clippy only
   features  each feature of each library crate built on its own (cargo-hack)
   loom      the loom models only (crates/*/tests/loom.rs)
