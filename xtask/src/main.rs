@@ -3,11 +3,19 @@
 //! installed when missing), the tests (with a real `redis-server` and a headless
 //! `chromium`, installed when
 //! missing) of every crate (doc tests and examples included),
-//! the docs with warnings denied, and the loom models of every crate that has them.
+//! the docs with warnings denied (and as docs.rs builds them, when a nightly toolchain is
+//! installed), every published crate packaged and verified from its packaged form, and
+//! the loom models of every crate that has them.
+//!
+//! `cargo xtask semver [rev]` checks the published crates' API against a baseline
+//! (cargo-semver-checks): see CONTRIBUTING.md.
 //!
 //! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
 //! its own target directory (`target/loom`) and never invalidates the normal build.
 
+mod release;
+
+use release::{docs_rs, package, semver};
 use std::env;
 use std::path::PathBuf;
 use std::process::{exit, Command};
@@ -16,10 +24,13 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test      formatting, clippy, features, every test, docs, then the loom models (what CI runs)
+  test      formatting, clippy, features, every test, docs (and docs.rs), packages, then the loom models (what CI runs)
   lint      formatting and clippy only
   features  each feature of each library crate built on its own (cargo-hack)
-  loom      the loom models only (crates/*/tests/loom.rs)";
+  loom      the loom models only (crates/*/tests/loom.rs)
+  package   every published crate packaged and built from its package (cargo package)
+  docsrs    the docs as docs.rs builds them (nightly, --cfg docsrs), warnings denied
+  semver    the published API against a baseline: `semver [rev]`, default the latest v* tag";
 
 fn main() {
     let task = env::args().nth(1);
@@ -29,10 +40,15 @@ fn main() {
             .and_then(|()| lint())
             .and_then(|()| features())
             .and_then(|()| tests())
+            .and_then(|()| docs_rs())
+            .and_then(|()| package())
             .and_then(|()| loom()),
         Some("lint") => lint(),
         Some("features") => features(),
         Some("loom") => loom(),
+        Some("package") => package(),
+        Some("docsrs") => docs_rs(),
+        Some("semver") => semver(env::args().nth(2)),
         _ => {
             eprintln!("{USAGE}");
             exit(2);
@@ -64,7 +80,7 @@ fn lint() -> Result<(), String> {
 /// Every feature of every library crate on its own, without dev-dependencies, so a
 /// feature that compiles only thanks to another (or to a dev-dependency) is caught.
 fn features() -> Result<(), String> {
-    ensure_cargo_hack()?;
+    ensure_cargo_tool("hack", "cargo-hack")?;
     for krate in library_crates() {
         cargo(
             &[
@@ -81,18 +97,19 @@ fn features() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs cargo-hack when it is missing, so the test command works on a fresh machine.
-fn ensure_cargo_hack() -> Result<(), String> {
+/// Installs the cargo plugin `krate` (run as `cargo <subcommand>`) when it is missing,
+/// so the tasks work on a fresh machine.
+fn ensure_cargo_tool(subcommand: &str, krate: &str) -> Result<(), String> {
     let cargo_bin = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let present = Command::new(&cargo_bin)
-        .args(["hack", "--version"])
+        .args([subcommand, "--version"])
         .output()
         .is_ok_and(|out| out.status.success());
     if present {
         return Ok(());
     }
-    eprintln!("xtask: cargo-hack is missing; installing it");
-    cargo(&["install", "--locked", "cargo-hack"], &[])
+    eprintln!("xtask: {krate} is missing; installing it");
+    cargo(&["install", "--locked", krate], &[])
 }
 
 /// A Debian package the tests need: the Redis tests start their own `redis-server` on

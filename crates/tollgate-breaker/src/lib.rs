@@ -1,3 +1,9 @@
+// The README is the first page of the docs (and its example a doc test); the crate
+// docs below go on from it.
+#![doc = include_str!("../README.md")]
+//!
+// docs.rs builds with `--cfg docsrs`: feature-gated items get their badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! A circuit breaker for tower services: it stops calling a dependency that is
 //! failing, lets a few careful probes through after a cool-down, and recovers.
 //!

@@ -1,3 +1,9 @@
+// The README is the first page of the docs (and its example a doc test); the crate
+// docs below go on from it.
+#![doc = include_str!("../README.md")]
+//!
+// docs.rs builds with `--cfg docsrs`: feature-gated items get their badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! A leaky-bucket shaper for tower: requests wait in a bounded FIFO and are released at
 //! a constant rate, so a client never bursts past a third-party quota (and slows down
 //! further when the server says so), and a server smooths its load instead of
