@@ -1,3 +1,9 @@
+// The README is the first page of the docs (and its example a doc test); the crate
+// docs below go on from it.
+#![doc = include_str!("../README.md")]
+//!
+// docs.rs builds with `--cfg docsrs`: feature-gated items get their badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! tollgate keeps services alive under bursts, slow or failing dependencies,
 //! misaligned timeouts and deploys: rate limiting, shaping, circuit breaking,
 //! deadlines and draining for tower, axum, hyper and tonic, behind one dependency.
