@@ -46,7 +46,7 @@ pub struct Showcase {
 ///
 /// ```no_run
 /// # async fn demo() {
-/// let server = std::path::Path::new(env!("CARGO_BIN_EXE_drain_server"));
+/// let server = std::path::Path::new("target/release/drain_server");
 /// let showcase = tollgate_workspace::showcase::run(server, &[]).await;
 /// assert!(showcase.drain.drained.lost == 0);
 /// # }
