@@ -5,8 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,9 +18,6 @@ use tollgate_drain::Drain;
 /// sends first. Anything else is HTTP/1.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-const HTTP1: u8 = 1;
-const HTTP2: u8 = 2;
-
 /// The protocol of a connection, as its first bytes say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -33,22 +29,18 @@ pub(crate) enum Protocol {
 
 /// A connection's protocol, shared between its IO (which reads it) and the loop that
 /// serves it (which decides how to end it).
+/// Set once, by the first bytes: std's `OnceLock`, no protocol of our own.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ProtocolCell(Arc<AtomicU8>);
+pub(crate) struct ProtocolCell(Arc<OnceLock<Protocol>>);
 
 impl ProtocolCell {
     pub(crate) fn get(&self) -> Protocol {
-        // Relaxed: a hint set once, read by the task that polls the IO that sets it.
-        match self.0.load(Ordering::Relaxed) {
-            HTTP1 => Protocol::Http1,
-            HTTP2 => Protocol::Http2,
-            _ => Protocol::Unknown, // 0: the default
-        }
+        self.0.get().copied().unwrap_or(Protocol::Unknown)
     }
 
-    fn set(&self, protocol: u8) {
-        // Relaxed: see `get`.
-        self.0.store(protocol, Ordering::Relaxed);
+    fn set(&self, protocol: Protocol) {
+        // Only the first verdict counts; a connection does not change protocol.
+        let _ = self.0.set(protocol);
     }
 }
 
@@ -163,12 +155,12 @@ impl DrainIo {
         let n = want.len().min(read.len());
         if read[..n] != want[..n] {
             self.matched = PREFACE.len(); // decided
-            self.protocol.set(HTTP1);
+            self.protocol.set(Protocol::Http1);
             return;
         }
         self.matched += n;
         if self.matched == PREFACE.len() {
-            self.protocol.set(HTTP2);
+            self.protocol.set(Protocol::Http2);
             self.registry.0.send_modify(|c| c.http2 += 1);
         }
     }
