@@ -26,30 +26,8 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Far above any rate reached here: nothing is refused.
-const CELLS: u32 = 1_000_000_000;
-
 fn stacked() -> ServerStack {
-    let quota = Quota::with_period(CELLS, Duration::from_secs(1))
-        .build()
-        .expect("a valid quota");
-    let (stack, _) = ServerStack::builder()
-        .deadline(
-            DeadlinePolicy::builder()
-                .max(Duration::from_secs(10))
-                .build()
-                .expect("valid"),
-        )
-        .rate_limit(
-            KeyedRateLimiter::builder(quota).build().expect("valid"),
-            KeySource::peer_ip(),
-        )
-        .shape(Shaper::builder(quota).build().expect("valid"))
-        .breaker(Breaker::builder().build().expect("valid"))
-        .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
-        .build()
-        .expect("an aligned stack");
-    stack
+    tollgate_workspace::bench_server_stack(KeySource::peer_ip())
 }
 
 async fn serve(app: Router) -> SocketAddr {

@@ -48,26 +48,7 @@ fn call<S: Service<Request<Body>>>(svc: &mut S) -> Option<Result<S::Response, S:
 }
 
 fn tollgate_stack() -> ServerStack {
-    let quota = Quota::with_period(CELLS, Duration::from_secs(1))
-        .build()
-        .expect("a valid quota");
-    let (stack, _) = ServerStack::builder()
-        .deadline(
-            DeadlinePolicy::builder()
-                .max(Duration::from_secs(10))
-                .build()
-                .expect("valid"),
-        )
-        .rate_limit(
-            KeyedRateLimiter::builder(quota).build().expect("valid"),
-            KeySource::global(),
-        )
-        .shape(Shaper::builder(quota).build().expect("valid"))
-        .breaker(Breaker::builder().build().expect("valid"))
-        .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
-        .build()
-        .expect("an aligned stack");
-    stack
+    tollgate_workspace::bench_server_stack(KeySource::global())
 }
 
 // ===== the peers: governor in a minimal layer =====

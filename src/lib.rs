@@ -27,6 +27,40 @@ pub fn bench_group(name: &str) -> String {
         name.to_owned()
     }
 }
+/// The full server stack the benchmarks measure (deadline, rate limit, shaping, breaker,
+/// per-try timeout, and the drain), with a quota far above any rate they reach, so
+/// nothing is refused; `key` picks the rate limit's buckets.
+///
+/// ```
+/// let stack = tollgate_workspace::bench_server_stack(tollgate::KeySource::global());
+/// # let _ = stack;
+/// ```
+pub fn bench_server_stack(key: tollgate::KeySource) -> tollgate::ServerStack {
+    use std::time::Duration;
+    use tollgate::prelude::*;
+
+    let quota = Quota::with_period(1_000_000_000, Duration::from_secs(1))
+        .build()
+        .expect("a valid quota");
+    let (stack, _) = ServerStack::builder()
+        .deadline(
+            DeadlinePolicy::builder()
+                .max(Duration::from_secs(10))
+                .build()
+                .expect("valid"),
+        )
+        .rate_limit(
+            KeyedRateLimiter::builder(quota).build().expect("valid"),
+            key,
+        )
+        .shape(Shaper::builder(quota).build().expect("valid"))
+        .breaker(Breaker::builder().build().expect("valid"))
+        .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
+        .build()
+        .expect("an aligned stack");
+    stack
+}
+
 pub mod drain_load;
 pub mod redis_server;
 pub mod showcase;
