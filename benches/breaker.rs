@@ -1,5 +1,6 @@
 //! What a circuit breaker costs per call: tollgate's layer against tower-resilience's
-//! circuit breaker and failsafe's, with the bare service as the floor; the open-path
+//! circuit breaker and failsafe's, with the bare service and the floor of a breaker
+//! layer (`tollgate_workspace::floors::BreakerFloor`: one load, one add); the open-path
 //! rejection; and two threads recording outcomes at once.
 //!
 //! `cargo bench --bench breaker`
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::FutureExt;
 use tollgate_breaker::{Breaker, BreakerLayer, Outcome};
+use tollgate_workspace::floors::BreakerFloor;
 use tower::{service_fn, Layer, Service};
 
 /// One call: readiness with a no-op waker, then the future polled once (every
@@ -50,6 +52,11 @@ fn closed_path(c: &mut Criterion) {
     let mut bare = trivial();
     group.bench_function("bare_service", |b| {
         b.iter(|| black_box(call(&mut bare, black_box(1))))
+    });
+
+    let mut floor = BreakerFloor::new(trivial());
+    group.bench_function("floor_layer", |b| {
+        b.iter(|| black_box(call(&mut floor, black_box(1))))
     });
 
     let mut ours = tollgate_layer().layer(trivial());
@@ -102,9 +109,8 @@ fn open_path(c: &mut Criterion) {
     group.finish();
 }
 
-/// Per-call cost when `threads` threads call through clones of one layer at once.
-fn per_call(threads: usize, iters: u64) -> Duration {
-    let svc = tollgate_layer().layer(trivial());
+/// Per-call cost when `threads` threads call through clones of `svc` at once.
+fn per_call<S: Service<u64> + Clone + Send>(svc: &S, threads: usize, iters: u64) -> Duration {
     let start = Instant::now();
     thread::scope(|scope| {
         for _ in 0..threads {
@@ -122,12 +128,16 @@ fn per_call(threads: usize, iters: u64) -> Duration {
 fn two_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group(tollgate_workspace::bench_group("breaker_threads"));
     // Wall time per call of each thread: equal figures mean perfect scaling.
-    group.bench_function("tollgate_layer_1_thread", |b| {
-        b.iter_custom(|n| per_call(1, n))
-    });
-    group.bench_function("tollgate_layer_2_threads", |b| {
-        b.iter_custom(|n| per_call(2, n))
-    });
+    let floor = BreakerFloor::new(trivial());
+    let ours = tollgate_layer().layer(trivial());
+    for threads in [1, 2] {
+        group.bench_function(format!("floor_layer_{threads}_thread"), |b| {
+            b.iter_custom(|n| per_call(&floor, threads, n))
+        });
+        group.bench_function(format!("tollgate_layer_{threads}_thread"), |b| {
+            b.iter_custom(|n| per_call(&ours, threads, n))
+        });
+    }
     group.finish();
 }
 

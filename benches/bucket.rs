@@ -2,7 +2,9 @@
 //! ratio: governor's direct and keyed limiters, and, as tower layers around a trivial
 //! `service_fn`, tower's `RateLimit`, governor in a minimal layer, and tower_governor.
 //! Quotas are large enough that every request is admitted: only overhead is measured.
-//! The keyed groups add a flat array of atomics indexed by the key as the floor, 10M
+//! Each group has its floor (`tollgate_workspace::floors`): one GCRA check; as a layer,
+//! that check in the least layer. The keyed groups' floor is a flat array of atomics
+//! indexed by the key; they add 10M
 //! keys offered to a table of 1M, and the cost with the table full against with room.
 //!
 //! `cargo bench --bench bucket -- --warm-up-time 1 --measurement-time 2`
@@ -11,7 +13,6 @@ use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use futures::future::Either;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter, WhenFull};
-use tollgate_core::{Clock, SystemClock};
+use tollgate_workspace::floors::{FlatKeyed, Gcra, RateLimitFloor};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
 /// Counts heap bytes, to report what each keyed limiter holds (an atomic add per
@@ -71,6 +72,15 @@ fn direct(c: &mut Criterion) {
     let mut group = c.benchmark_group(tollgate_workspace::bench_group("bucket_direct"));
     let tollgate = RateLimiter::new(tollgate_quota());
     let governor = DefaultDirectRateLimiter::direct(governor_quota());
+    let floor = Gcra::new(u64::from(BURST));
+    group.bench_function("floor/1_thread", |b| b.iter(|| black_box(floor.check())));
+    group.bench_function("floor/2_threads", |b| {
+        b.iter_custom(|iters| {
+            contended(2, iters, |_| {
+                black_box(floor.check());
+            })
+        })
+    });
     group.bench_function("tollgate/1_thread", |b| {
         b.iter(|| black_box(tollgate.check().is_ok()))
     });
@@ -109,35 +119,6 @@ fn held() -> usize {
     stats.bytes_allocated - stats.bytes_deallocated
 }
 
-/// The floor of a keyed check: one clock read, then the GCRA compare-exchange on a
-/// flat array of TATs indexed by the key. No hashing, no table, no bound on keys.
-struct Floor {
-    cells: Box<[AtomicU64]>,
-    clock: SystemClock,
-}
-
-impl Floor {
-    fn new(keys: u64) -> Self {
-        Self {
-            cells: (0..keys).map(|_| AtomicU64::new(0)).collect(),
-            clock: SystemClock::new(),
-        }
-    }
-
-    #[inline]
-    fn check(&self, key: u64) -> bool {
-        let now = self.clock.now().as_nanos();
-        let cell = &self.cells[key as usize];
-        // Relaxed: as in tollgate's GCRA, the TAT publishes nothing else.
-        let tat = cell.load(Ordering::Relaxed);
-        let next = tat.max(now) + 1;
-        next <= now + u64::from(BURST)
-            && cell
-                .compare_exchange(tat, next, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-}
-
 /// One keyed check with 1k, 1M and 10M distinct keys offered (a random walk over
 /// them, each seen once before measuring), on 1 and 2 threads: tollgate with a table
 /// of 1M keys (so at 10M most keys are decided by the default sketch), governor's
@@ -165,7 +146,7 @@ fn keyed(c: &mut Criterion) {
             let _ = governor.check_key(&key);
         }
         let governor_bytes = held() - before;
-        let floor = Floor::new(keys);
+        let floor = FlatKeyed::new(keys, u64::from(BURST));
         eprintln!(
             "bucket_keyed/{label}: heap after every key: tollgate {:.1} MiB (bound {:.1} MiB, {} keys tracked), \
              governor {:.1} MiB, floor {:.1} MiB",
@@ -354,6 +335,10 @@ fn layer(c: &mut Criterion) {
 
     group.bench_function("bare_service_fn", |b| {
         b.iter_custom(|iters| drive(&rt, trivial(), iters))
+    });
+    let floor = RateLimitFloor::direct(trivial(), u64::from(BURST));
+    group.bench_function("floor_layer", |b| {
+        b.iter_custom(|iters| drive(&rt, floor.clone(), iters))
     });
     let tollgate = RateLimitLayer::new(RateLimiter::new(tollgate_quota())).layer(trivial());
     group.bench_function("tollgate_RateLimitLayer", |b| {

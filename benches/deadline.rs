@@ -1,6 +1,7 @@
 //! What a deadline costs: the server deadline layer and the client propagation layer
 //! around a trivial service, side by side with `tower::timeout::Timeout`; and the cost
-//! of reading and writing a budget on the wire. The trivial service answers on the
+//! of reading and writing a budget on the wire; the floor of a timeout layer is one
+//! read of tokio's clock (`tollgate_workspace::floors::TimeoutFloor`). The trivial service answers on the
 //! first poll, so no variant registers a timer: tower's `Timeout` builds its `Sleep` in
 //! `call` and never polls it, the tollgate layers build none (they arm lazily).
 //!
@@ -22,6 +23,7 @@ use tollgate_http::deadline::{
     format_grpc_timeout, parse_grpc_timeout, parse_http_timeout, HeaderUnit, TimeoutHeaders,
 };
 use tollgate_http::AsResponse;
+use tollgate_workspace::floors::TimeoutFloor;
 use tower::{Layer, Service};
 
 /// The trivial inner service: answers at once.
@@ -77,6 +79,11 @@ fn layers(c: &mut Criterion) {
         tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(Trivial);
     group.bench_function("tower_Timeout", |b| {
         b.iter(|| call(&mut tower_timeout, request(GRPC)))
+    });
+
+    let mut floor = TimeoutFloor::new(Trivial, Duration::from_secs(1));
+    group.bench_function("floor_timeout", |b| {
+        b.iter(|| call(&mut floor, request(GRPC)))
     });
 
     let mut total =

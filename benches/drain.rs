@@ -1,6 +1,7 @@
 //! Per-request cost of the drain's in-flight accounting around a trivial service,
 //! against the bare service and tower's `ConcurrencyLimit` (the closest peer: it
-//! also counts requests in flight, with a semaphore permit).
+//! also counts requests in flight, with a semaphore permit), and the floor: one add and
+//! one subtract per request (`tollgate_workspace::floors::InFlightFloor`).
 //!
 //! Each iteration is one whole request: `poll_ready`, `call`, poll the response
 //! future to completion, drop the response (which ends the request).
@@ -18,6 +19,7 @@ use http::{Request, Response};
 use tollgate_drain::{Drain, DrainLayer};
 use tollgate_http::drain::UntilBodyEnd;
 use tollgate_http::AsResponse;
+use tollgate_workspace::floors::InFlightFloor;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{Layer, Service};
 
@@ -61,6 +63,11 @@ fn per_request(c: &mut Criterion) {
 
     let mut bare = Trivial;
     group.bench_function("bare", |b| b.iter(|| one_request(&mut bare, &mut cx)));
+
+    let mut floor = InFlightFloor::new(Trivial);
+    group.bench_function("floor_in_flight", |b| {
+        b.iter(|| one_request(&mut floor, &mut cx))
+    });
 
     // The default layer: `AsError`, counted until the response (the former `InFlight`
     // counted until the body ended; that is the HTTP row below).

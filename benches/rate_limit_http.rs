@@ -1,6 +1,8 @@
 //! What the axum-facing rate limit costs per request: tollgate's `RateLimitLayer`
 //! (direct, keyed by peer IP, keyed with the RateLimit headers on admitted responses)
-//! against tower_governor's `GovernorLayer` (keyed by peer IP) and the bare service.
+//! against tower_governor's `GovernorLayer` (keyed by peer IP), the bare service, and
+//! the floors (`tollgate_workspace::floors::RateLimitFloor`: one GCRA check, direct or
+//! on a flat array indexed by the peer's IP).
 //! Every quota is far above the request rate, so every request is admitted and only the
 //! overhead is measured.
 //!
@@ -19,6 +21,7 @@ use http::{Request, Response};
 use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter};
 use tollgate_http::rate_limit::{AdmittedHeaders, PeerIp};
 use tollgate_http::AsResponse;
+use tollgate_workspace::floors::RateLimitFloor;
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -47,6 +50,18 @@ where
         .expect("infallible")
 }
 
+/// The floor's key: the peer's IP from axum's `ConnectInfo`, folded onto 1,024 buckets.
+fn peer_bucket(req: &Request<Body>) -> u64 {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(0, |peer| match peer.0.ip() {
+            std::net::IpAddr::V4(ip) => u64::from(ip.to_bits()),
+            std::net::IpAddr::V6(ip) => (ip.to_bits() >> 64) as u64,
+        });
+    ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54
+}
+
 fn layer_overhead(c: &mut Criterion) {
     let peer: SocketAddr = "192.0.2.1:50000".parse().expect("an address");
     let handler = tower::service_fn(|_: Request<Body>| async {
@@ -66,6 +81,15 @@ fn layer_overhead(c: &mut Criterion) {
     let alone = RateLimiter::new(quota);
     group.bench_function("tollgate_direct_check_only", |b| {
         b.iter(|| black_box(alone.check()))
+    });
+
+    let mut floor = RateLimitFloor::direct(handler, u64::from(CELLS));
+    group.bench_function("floor_direct", |b| {
+        b.iter(|| black_box(call(&mut floor, request(peer))))
+    });
+    let mut floor = RateLimitFloor::keyed(handler, 1_024, u64::from(CELLS), peer_bucket);
+    group.bench_function("floor_keyed_peer_ip", |b| {
+        b.iter(|| black_box(call(&mut floor, request(peer))))
     });
 
     let mut direct = RateLimitLayer::new(RateLimiter::new(quota))

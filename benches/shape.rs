@@ -1,5 +1,6 @@
 //! What shaping costs: `tollgate-leaky` against the `leaky-bucket` crate's `acquire`
-//! and governor's `until_ready`, side by side in each group.
+//! and governor's `until_ready`, side by side in each group, with the floor of an
+//! admission: one GCRA check (`tollgate_workspace::floors::Gcra`).
 //!
 //! `cargo bench --bench shape -- --warm-up-time 1 --measurement-time 2`
 //!
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tollgate_core::{Clock, ManualClock, Quota};
 use tollgate_leaky::{Admit, Shaper, Turn};
+use tollgate_workspace::floors::Gcra;
 
 fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
     let mut future = pin!(future);
@@ -66,6 +68,10 @@ fn admission_uncontended(c: &mut Criterion) {
         "shape_admission_uncontended",
     ));
 
+    let floor = Gcra::new(1_000_000);
+    group.bench_function("floor_one_gcra_check", |b| {
+        b.iter(|| black_box(floor.check()))
+    });
     let shaper = tollgate_unbounded();
     group.bench_function("tollgate_leaky_admit", |b| {
         b.iter(|| black_box(matches!(shaper.admit(1), Ok(Admit::Now))))
@@ -133,6 +139,14 @@ fn contended(c: &mut Criterion) {
         });
         start.elapsed()
     }
+    let floor = Gcra::new(1_000_000);
+    group.bench_function("floor_one_gcra_check", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                black_box(floor.check());
+            })
+        })
+    });
     let shaper = tollgate_unbounded();
     group.bench_function("tollgate_leaky_admit", |b| {
         b.iter_custom(|iters| {

@@ -62,6 +62,7 @@ pub fn bench_server_stack(key: tollgate::KeySource) -> tollgate::ServerStack {
 }
 
 pub mod drain_load;
+pub mod floors;
 pub mod redis_server;
 pub mod showcase;
 
