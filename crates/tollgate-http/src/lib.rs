@@ -61,6 +61,8 @@ pub mod deadline;
 #[cfg(feature = "drain")]
 pub mod drain;
 pub mod grpc;
+#[cfg(any(feature = "bucket", feature = "deadline"))]
+mod header_value;
 #[doc = include_str!("../docs/observability.md")]
 pub mod observability {}
 #[cfg(feature = "bucket")]

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use http::header::{Entry, HeaderName, HeaderValue};
+use http::header::{Entry, HeaderName};
 use http::Request;
 use tollgate_core::ConfigError;
 use tollgate_deadline::{Deadline, Propagate};
@@ -10,6 +10,7 @@ use super::wire::{
     WireError,
 };
 use super::DEFAULT_HEADER;
+use crate::header_value::header_value;
 use crate::{grpc, Protocol};
 
 /// Reads and writes budgets on `http::Request`s: `grpc-timeout` for gRPC, and a plain
@@ -19,7 +20,10 @@ use crate::{grpc, Protocol};
 ///
 /// - On a server, it reads `grpc-timeout` and the HTTP header (the smaller wins when
 ///   both are sent), and puts the request's [`Deadline`] in its extensions, where a
-///   handler finds it (`Extension<Deadline>` on axum).
+///   handler finds it (`Extension<Deadline>` on axum). That costs the request one
+///   allocation (`http` boxes every extension); [`without_extension`] leaves it out,
+///   and handlers read [`Deadline::current`] instead (in the handler and in its
+///   extractors, which run inside the deadline's scope).
 /// - On a client, gRPC requests (by `content-type`) carry `grpc-timeout` (a smaller one
 ///   already set, by tonic's `set_timeout` say, stays), others the HTTP header; a
 ///   [`Deadline`] in the outgoing request's extensions is the inherited deadline when
@@ -37,9 +41,12 @@ use crate::{grpc, Protocol};
 /// assert_eq!(headers.read(&req), Ok(Some(Duration::from_secs(2))));
 /// assert!(TimeoutHeaders::new().header("bad header", HeaderUnit::Millis).is_err());
 /// ```
+///
+/// [`without_extension`]: TimeoutHeaders::without_extension
 #[derive(Debug, Clone)]
 pub struct TimeoutHeaders {
     header: Option<(HeaderName, HeaderUnit)>,
+    extension: bool,
 }
 
 impl Default for TimeoutHeaders {
@@ -53,6 +60,7 @@ impl TimeoutHeaders {
     pub fn new() -> Self {
         Self {
             header: Some((HeaderName::from_static(DEFAULT_HEADER), HeaderUnit::Millis)),
+            extension: true,
         }
     }
 
@@ -62,13 +70,39 @@ impl TimeoutHeaders {
             .map_err(|_| ConfigError::new("header", "must be a valid header name"))?;
         Ok(Self {
             header: Some((name, unit)),
+            ..self
         })
     }
 
     /// `grpc-timeout` only: no plain HTTP header is read or written (a client still
     /// enforces the deadline locally).
     pub fn no_header(self) -> Self {
-        Self { header: None }
+        Self {
+            header: None,
+            ..self
+        }
+    }
+
+    /// The server layer does not put the [`Deadline`] in the request's extensions,
+    /// which saves the request its one allocation; handlers read
+    /// [`Deadline::current`], and code they spawn gets the deadline passed along.
+    ///
+    /// ```
+    /// use tollgate_deadline::{Deadline, Propagate};
+    /// use tollgate_http::deadline::TimeoutHeaders;
+    ///
+    /// let deadline = Deadline::from_now(&tollgate_core::ManualClock::new(), std::time::Duration::from_secs(1));
+    /// let mut req = http::Request::new(());
+    /// TimeoutHeaders::new().without_extension().attach(&mut req, deadline);
+    /// assert!(req.extensions().get::<Deadline>().is_none());
+    /// TimeoutHeaders::new().attach(&mut req, deadline);
+    /// assert_eq!(req.extensions().get::<Deadline>(), Some(&deadline));
+    /// ```
+    pub fn without_extension(self) -> Self {
+        Self {
+            extension: false,
+            ..self
+        }
     }
 }
 
@@ -102,7 +136,7 @@ impl<B> Propagate<Request<B>> for TimeoutHeaders {
                 }
             }
             if let Ok(text) = format_grpc_timeout(budget) {
-                if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
+                if let Ok(value) = header_value(|b| b.extend_from_slice(text.as_bytes())) {
                     match entry {
                         Entry::Occupied(mut set) => {
                             set.insert(value);
@@ -115,7 +149,7 @@ impl<B> Propagate<Request<B>> for TimeoutHeaders {
             }
         } else if let Some((name, unit)) = &self.header {
             let text = format_http_timeout(budget, *unit);
-            if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
+            if let Ok(value) = header_value(|b| b.extend_from_slice(text.as_bytes())) {
                 request.headers_mut().insert(name.clone(), value);
             }
         }
@@ -123,7 +157,9 @@ impl<B> Propagate<Request<B>> for TimeoutHeaders {
 
     #[inline]
     fn attach(&self, request: &mut Request<B>, deadline: Deadline) {
-        request.extensions_mut().insert(deadline);
+        if self.extension {
+            request.extensions_mut().insert(deadline);
+        }
     }
 
     #[inline]

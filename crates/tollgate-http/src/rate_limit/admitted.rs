@@ -40,9 +40,9 @@ use crate::AsResponse;
 /// # }
 /// ```
 ///
-/// Writing the headers costs one formatted value and one allocation per admitted
-/// request (the policy's value is formatted once); without this wrapper the admitted
-/// path does no header work at all.
+/// Writing the headers costs one formatted value per admitted request and no
+/// allocation (the policy's value is formatted once, the other is cut from a buffer
+/// per thread); without this wrapper the admitted path does no header work at all.
 #[derive(Debug, Clone, Default)]
 pub struct AdmittedHeaders<R = AsResponse> {
     refuse: R,
@@ -114,23 +114,24 @@ impl<R: Refuse<Req>, Req> Refuse<Req> for AdmittedHeaders<R> {
     }
 }
 
-/// The two header values of an admitted response, boxed: a small future is cheap to
-/// move on the common path.
+/// The two header values of an admitted response (`RateLimit-Policy`, `RateLimit`),
+/// carried to the response: no allocation (the policy's value is shared, the other is
+/// cut from a per-thread buffer).
 #[derive(Debug)]
-pub struct HeaderNote(Box<[HeaderValue; 2]>);
+pub struct HeaderNote([HeaderValue; 2]);
 
 impl<R, B> OnAdmitted<Response<B>> for AdmittedHeaders<R> {
     type Note = HeaderNote;
 
     fn note(&self, admitted: &Admitted, name: Option<&str>) -> Option<HeaderNote> {
-        Some(HeaderNote(Box::new([
+        Some(HeaderNote([
             self.policy_value(name, admitted.policy()),
             admitted_limit_value(name, admitted),
-        ])))
+        ]))
     }
 
     fn annotate(note: HeaderNote, response: &mut Response<B>) {
-        let [policy, limit] = *note.0;
+        let [policy, limit] = note.0;
         let headers = response.headers_mut();
         headers.insert(RATELIMIT_POLICY, policy);
         headers.insert(RATELIMIT, limit);

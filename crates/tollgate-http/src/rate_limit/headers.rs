@@ -1,10 +1,12 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use bytes::BufMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_bucket::Admitted;
 use tollgate_core::{Policy, Rejection};
 
+use crate::header_value::header_value;
 use crate::retry_after_seconds;
 
 /// The `RateLimit-Policy` header: the quota policy, `"name";q=<quota>;w=<window seconds>`.
@@ -134,19 +136,20 @@ fn value(name: Option<&str>, rest: std::fmt::Arguments<'_>) -> HeaderValue {
     let name = name
         .filter(|n| !n.is_empty() && n.bytes().all(|b| (0x20..=0x7e).contains(&b)))
         .unwrap_or(DEFAULT_NAME);
-    let mut text = String::with_capacity(name.len() + 26);
-    text.push('"');
-    for c in name.chars() {
-        if c == '"' || c == '\\' {
-            text.push('\\');
+    header_value(|text| {
+        text.put_u8(b'"');
+        for b in name.bytes() {
+            if b == b'"' || b == b'\\' {
+                text.put_u8(b'\\');
+            }
+            text.put_u8(b);
         }
-        text.push(c);
-    }
-    text.push('"');
-    // Writing to a String cannot fail.
-    let _ = text.write_fmt(rest);
+        text.put_u8(b'"');
+        // Writing to a BytesMut cannot fail.
+        let _ = text.write_fmt(rest);
+    })
     // The name is printable ASCII and the rest is digits and `;=`.
-    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
+    .unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
 }
 
 /// `(q, w)`: the policy restated over whole seconds, never promising more than it grants.
