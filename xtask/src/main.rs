@@ -7,14 +7,18 @@
 //! installed), every published crate packaged and verified from its packaged form, and
 //! the loom models of every crate that has them.
 //!
+//! `cargo xtask mutants [crate ...]` runs cargo-mutants over the pure cores (TESTING.md).
+//!
 //! `cargo xtask semver [rev]` checks the published crates' API against a baseline
 //! (cargo-semver-checks): see CONTRIBUTING.md.
 //!
 //! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
 //! its own target directory (`target/loom`) and never invalidates the normal build.
 
+mod mutants;
 mod release;
 
+use mutants::mutants;
 use release::{docs_rs, package, semver};
 use std::env;
 use std::path::PathBuf;
@@ -30,7 +34,8 @@ tasks:
   loom      the loom models only (crates/*/tests/loom.rs)
   package   every published crate packaged and built from its package (cargo package)
   docsrs    the docs as docs.rs builds them (nightly, --cfg docsrs), warnings denied
-  semver    the published API against a baseline: `semver [rev]`, default the latest v* tag";
+  semver    the published API against a baseline: `semver [rev]`, default the latest v* tag
+  mutants   cargo-mutants over the pure cores: `mutants [crate ...]`, default all (hours; not in `test`)";
 
 fn main() {
     let task = env::args().nth(1);
@@ -49,6 +54,7 @@ fn main() {
         Some("package") => package(),
         Some("docsrs") => docs_rs(),
         Some("semver") => semver(env::args().nth(2)),
+        Some("mutants") => mutants(&env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
             exit(2);
