@@ -1,5 +1,5 @@
 //! The workspace's task runner. `cargo xtask test` runs every check CI runs:
-//! formatting, clippy, every feature of every library crate on its own (cargo-hack,
+//! formatting, clippy, each crate's rust-version against its dependencies', every feature of every library crate on its own (cargo-hack,
 //! installed when missing), the tests (with a real `redis-server` and a headless
 //! `chromium`, installed when
 //! missing) of every crate (doc tests and examples included),
@@ -15,9 +15,11 @@
 //! The loom build uses `--cfg loom`, which changes every crate's code, so it lives in
 //! its own target directory (`target/loom`) and never invalidates the normal build.
 
+mod msrv;
 mod mutants;
 mod release;
 
+use msrv::msrv;
 use mutants::mutants;
 use release::{docs_rs, package, semver};
 use std::env;
@@ -30,6 +32,7 @@ usage: cargo xtask <task>
 tasks:
   test      formatting, clippy, features, every test, docs (and docs.rs), packages, then the loom models (what CI runs)
   lint      formatting and clippy only
+  msrv      each library crate's rust-version covers its dependencies' (Cargo.lock)
   features  each feature of each library crate built on its own (cargo-hack)
   loom      the loom models only (crates/*/tests/loom.rs)
   package   every published crate packaged and built from its package (cargo package)
@@ -43,12 +46,14 @@ fn main() {
         Some("test") => ensure_package("redis-server", &["redis-server", "redis-cli"])
             .and_then(|()| ensure_package("chromium", &["chromium"]))
             .and_then(|()| lint())
+            .and_then(|()| msrv())
             .and_then(|()| features())
             .and_then(|()| tests())
             .and_then(|()| docs_rs())
             .and_then(|()| package())
             .and_then(|()| loom()),
         Some("lint") => lint(),
+        Some("msrv") => msrv(),
         Some("features") => features(),
         Some("loom") => loom(),
         Some("package") => package(),
