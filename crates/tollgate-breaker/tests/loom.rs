@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::Arc;
 use loom::thread;
-use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, State, Window};
+use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, State, TransitionReason, Window};
 use tollgate_core::{ManualClock, Timestamp};
 
 const WAIT: Duration = Duration::from_secs(1);
@@ -214,5 +216,108 @@ fn time_window_rotation_loses_no_count() {
         }
         let s = breaker.snapshot_at(t);
         assert_eq!((s.calls, s.failures), (2, 2));
+    });
+}
+
+/// A failure and a slow success lapping the one slot of a count window: a judgment that
+/// reads the totals between the two adds sees them mid-update (say the slow call's
+/// "+1 slow, -1 failure" added before the failure's "+1 failure": failures wrap below
+/// zero) and must skip, never judge such totals (naive version below: decoding the
+/// totals unchecked judges 2097151 failures of 1 call, a failure rate far above 100%).
+#[test]
+fn a_judgment_never_reads_count_totals_mid_update() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let breaker = Breaker::builder()
+            .failure_rate(100.0)
+            .slow_calls(Duration::from_millis(100), 100.0)
+            .window(Window::Count(1))
+            .minimum_calls(1)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        let failing = breaker.try_acquire().unwrap();
+        let slow = breaker.try_acquire().unwrap();
+        let a = thread::spawn(move || failing.record_at(Outcome::Failure, Timestamp::ZERO));
+        let slow_end = Timestamp::ZERO + Duration::from_millis(200);
+        let b = thread::spawn(move || slow.record_at(Outcome::Success, slow_end));
+        a.join().unwrap();
+        b.join().unwrap();
+        // Either judgment may legitimately open (the window held only a failure, or only
+        // a slow call, at the moment of its add), but on counts the window really held.
+        let reason = breaker.subscribe().borrow().reason;
+        match reason {
+            TransitionReason::Created => {}
+            TransitionReason::FailureRate { rate, calls }
+            | TransitionReason::SlowCallRate { rate, calls } => {
+                assert!(
+                    rate <= 100.0 && calls == 1,
+                    "judged totals mid-update: {reason:?}"
+                )
+            }
+            other => panic!("unexpected transition {other:?}"),
+        }
+        assert!(breaker.snapshot().transitions <= 1);
+        assert!(breaker.recount_matches(), "totals equal the slots");
+    });
+}
+
+// ===== the naive count window, which the model above must (and does) catch =====
+
+const CALL: u32 = 1;
+const FAILURE: u32 = 2;
+const SLOW: u32 = 4;
+const FIELD_BITS: u32 = 21;
+const FIELD: u64 = (1 << FIELD_BITS) - 1;
+
+/// An outcome as a difference of the packed totals (calls, failures, slow: 21 bits each).
+fn packed(slot: u32) -> u64 {
+    u64::from(slot & CALL)
+        | (u64::from((slot & FAILURE) >> 1) << FIELD_BITS)
+        | (u64::from((slot & SLOW) >> 2) << (2 * FIELD_BITS))
+}
+
+/// The count window's swap-then-add protocol on one slot, with its totals decoded
+/// unchecked: a recorder judges whatever its add returned.
+struct NaiveCountWindow {
+    slot: AtomicU32,
+    totals: AtomicU64,
+}
+
+impl NaiveCountWindow {
+    /// Records `outcome`; returns (calls, failures, slow) as its judgment would see them.
+    fn record(&self, outcome: u32) -> (u64, u64, u64) {
+        let old = self.slot.swap(outcome, Ordering::Relaxed);
+        let delta = packed(outcome).wrapping_sub(packed(old));
+        let t = self
+            .totals
+            .fetch_add(delta, Ordering::Relaxed)
+            .wrapping_add(delta);
+        (
+            t & FIELD,
+            (t >> FIELD_BITS) & FIELD,
+            (t >> (2 * FIELD_BITS)) & FIELD,
+        )
+    }
+}
+
+#[test]
+#[should_panic(expected = "naive window judged totals mid-update")]
+fn naive_count_window_judges_totals_mid_update() {
+    loom::model(|| {
+        let window = Arc::new(NaiveCountWindow {
+            slot: AtomicU32::new(CALL),
+            totals: AtomicU64::new(packed(CALL)),
+        });
+        let other = window.clone();
+        let failing = thread::spawn(move || other.record(CALL | FAILURE));
+        let slow = window.record(CALL | SLOW);
+        for (calls, failures, slow) in [failing.join().unwrap(), slow] {
+            assert!(
+                failures <= calls && slow <= calls,
+                "naive window judged totals mid-update: {failures} failures, {slow} slow of {calls} calls"
+            );
+        }
     });
 }

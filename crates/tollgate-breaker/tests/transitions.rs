@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, State, TransitionReason, Window};
+use tollgate_breaker::{Breaker, BreakerBuilder, Outcome, Permit, State, TransitionReason, Window};
 use tollgate_core::{Clock, ManualClock, Reason};
 
 fn ms(n: u64) -> Duration {
@@ -413,4 +413,199 @@ fn transitions_and_rejections_are_traced_with_their_figures() {
         .find(|l| l.contains("call rejected"))
         .expect("a rejection event");
     assert!(rejected.contains("retry_after_ms=1000"), "{rejected}");
+}
+
+// ===== regressions pinned by mutation testing (issue 17) =====
+
+#[test]
+fn a_fast_probe_under_the_slow_policy_closes() {
+    // Catches `record_probe`'s `slow && slow_call_rate.is_some()` -> `||`: every probe slow.
+    let (b, clock) = breaker(
+        consecutive(1)
+            .slow_calls(ms(100), 100.0)
+            .window(Window::Count(10))
+            .minimum_calls(10),
+    );
+    call(&b, Outcome::Failure);
+    clock.advance(ms(1000));
+    let probe = b.try_acquire().unwrap();
+    clock.advance(ms(99));
+    probe.record(Outcome::Success);
+    assert_eq!(b.state(), State::Closed, "a 99 ms probe is not slow");
+    assert_eq!(
+        b.subscribe().borrow().reason,
+        TransitionReason::ProbesSucceeded { successes: 1 }
+    );
+}
+
+/// Opens `b` (consecutive(1), K = `probes`), half-opens it, admits `probes` probes,
+/// fails the last one and half-opens again with one new probe: returns the probes
+/// still held from the first half-open period and the new period's probe.
+fn two_half_open_periods(
+    b: &Breaker<ManualClock>,
+    clock: &ManualClock,
+    probes: usize,
+) -> (Vec<Permit<ManualClock>>, Permit<ManualClock>) {
+    call(b, Outcome::Failure);
+    clock.advance(ms(1000));
+    let mut stale: Vec<_> = (0..probes).map(|_| b.try_acquire().unwrap()).collect();
+    assert!(b.try_acquire().is_err(), "K = {probes}");
+    stale.pop().unwrap().record(Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+    clock.advance(ms(2000));
+    let fresh = b.try_acquire().unwrap();
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.probes_in_flight, s.probe_successes),
+        (State::HalfOpen, 1, 0)
+    );
+    (stale, fresh)
+}
+
+#[test]
+fn a_probe_of_an_older_half_open_period_does_not_count_in_the_next() {
+    // Catches `record_probe`'s generation check `||` -> `&&`: an older period's probe counted.
+    let (b, clock) = breaker(consecutive(1).half_open(3, 2));
+    let (stale, fresh) = two_half_open_periods(&b, &clock, 3);
+    let [stale_ok, stale_bad]: [_; 2] = stale.try_into().unwrap();
+    stale_ok.record(Outcome::Success);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.probes_in_flight, s.probe_successes),
+        (1, 0),
+        "the stale success neither freed a permit nor counted"
+    );
+    stale_bad.record(Outcome::Failure);
+    assert_eq!(
+        b.state(),
+        State::HalfOpen,
+        "the stale failure did not reopen"
+    );
+    // The new period still needs its own 2 successes.
+    fresh.record(Outcome::Success);
+    assert_eq!(b.state(), State::HalfOpen);
+    b.try_acquire().unwrap().record(Outcome::Success);
+    assert_eq!(
+        b.subscribe().borrow().reason,
+        TransitionReason::ProbesSucceeded { successes: 2 }
+    );
+}
+
+#[test]
+fn a_cancelled_probe_of_an_older_period_leaves_the_next_period_alone() {
+    // Catches both `||` -> `&&` in `cancel_probe`'s checks: a stale cancel freed a new permit.
+    let (b, clock) = breaker(consecutive(1).half_open(2, 1));
+    let (stale, _fresh) = two_half_open_periods(&b, &clock, 2);
+    drop(stale);
+    assert_eq!(
+        b.snapshot().probes_in_flight,
+        1,
+        "the stale cancel changed nothing"
+    );
+    let _second = b.try_acquire().unwrap();
+    assert!(
+        b.try_acquire().is_err(),
+        "K = 2: the new period's probe is still counted"
+    );
+}
+
+/// What a [`HookClock`] runs at its next reading.
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// A manual clock that runs a hook once, at its next reading: a deterministic stand-in
+/// for another thread acting between a recorder's judgment and its transition lock.
+#[derive(Clone, Default)]
+struct HookClock {
+    inner: ManualClock,
+    hook: std::sync::Arc<std::sync::Mutex<Option<Hook>>>,
+}
+
+impl std::fmt::Debug for HookClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookClock")
+            .field("now", &self.inner.now())
+            .finish()
+    }
+}
+
+impl Clock for HookClock {
+    fn now(&self) -> tollgate_core::Timestamp {
+        // Taken before it runs, so the hook's own clock readings are plain ones.
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.inner.now()
+    }
+}
+
+#[test]
+fn a_trip_judged_before_a_reset_does_not_open_the_reset_breaker() {
+    // Catches `record_closed`'s re-check under the lock `&&` -> `||`: a stale trip opened a new period.
+    let clock = HookClock::default();
+    let b = consecutive(1).clock(clock.clone()).build().unwrap();
+    let permit = b.try_acquire().unwrap();
+    let operator = b.clone();
+    // A count window and no slow-call policy: the only clock reading of the recording
+    // is the trip's, after the judgment and before the lock.
+    *clock.hook.lock().unwrap() = Some(Box::new(move || {
+        operator.force_open();
+        operator.reset();
+    }));
+    permit.record(Outcome::Failure);
+    assert!(clock.hook.lock().unwrap().is_none(), "the hook ran");
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.transitions),
+        (State::Closed, 2),
+        "forced open and reset only: the stale trip did not open"
+    );
+    // The reset breaker still opens on its own failure.
+    b.try_acquire().unwrap().record(Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        b.subscribe().borrow().reason,
+        TransitionReason::ConsecutiveFailures { count: 1 }
+    );
+}
+
+#[test]
+fn jitter_varies_across_breakers_and_opens_within_its_bounds() {
+    // Catches a jitter generator or seed replaced by a constant: unseeded breakers opened
+    // together would probe together, and one breaker's waits would shrink by one fraction.
+    let first_wait = || {
+        let (b, _) = breaker(consecutive(1).jitter(0.5));
+        call(&b, Outcome::Failure);
+        let wait = retry_after(&b).unwrap();
+        assert!(
+            wait > ms(500) && wait <= ms(1000),
+            "{wait:?} not in (500 ms, 1 s]"
+        );
+        wait
+    };
+    let mut waits: Vec<_> = (0..8).map(|_| first_wait()).collect();
+    waits.sort();
+    waits.dedup();
+    assert!(
+        waits.len() >= 4,
+        "8 unseeded breakers opened at once drew {waits:?}"
+    );
+
+    let (b, clock) = breaker(consecutive(1).jitter(0.5).jitter_seed(7));
+    call(&b, Outcome::Failure);
+    let mut fractions = Vec::new();
+    for k in 0..6u32 {
+        let wait = retry_after(&b).unwrap();
+        let full = b.config().open_wait_for(k);
+        assert!(wait > full / 2 && wait <= full, "{wait:?} vs {full:?}");
+        fractions.push(wait.as_nanos() * 1_000_000 / full.as_nanos());
+        clock.advance(wait);
+        b.try_acquire().unwrap().record(Outcome::Failure);
+    }
+    fractions.sort();
+    fractions.dedup();
+    assert!(
+        fractions.len() >= 4,
+        "6 opens of one breaker shortened by {fractions:?} ppm"
+    );
 }

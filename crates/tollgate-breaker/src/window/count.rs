@@ -173,6 +173,30 @@ mod tests {
     }
 
     #[test]
+    fn decode_refuses_totals_read_mid_update() {
+        // Catches each `&&` -> `||` in `decode`: totals read between two lapping recorders'
+        // adds were judged (reachable only concurrently: see the loom model in tests/loom.rs).
+        let w = CountWindow::new(1);
+        let start = packed(CALL);
+        // The slot held a success; A swapped a failure in (+1 failure), then B a slow
+        // success over it (+1 slow, -1 failure), and B added first: failures wrap.
+        let b_first = start.wrapping_add(packed(CALL | SLOW).wrapping_sub(packed(CALL | FAILURE)));
+        assert_eq!(w.decode(b_first), None, "failures wrapped: {b_first:#x}");
+        // Once A has added too the totals are the slot again.
+        let both = b_first.wrapping_add(packed(CALL | FAILURE).wrapping_sub(packed(CALL)));
+        let slow_call = Counts {
+            calls: 1,
+            failures: 0,
+            slow: 1,
+        };
+        assert_eq!(w.decode(both), Some(slow_call));
+        // The mirror image (a slow call swapped in, a failure over it, the failure added
+        // first): the slow count wraps and borrows from the top bit.
+        let mirror = start.wrapping_add(packed(CALL | FAILURE).wrapping_sub(packed(CALL | SLOW)));
+        assert_eq!(w.decode(mirror), None, "slow calls wrapped: {mirror:#x}");
+    }
+
+    #[test]
     fn a_success_into_a_full_window_of_successes_writes_nothing() {
         let w = CountWindow::new(3);
         let full = Counts {
