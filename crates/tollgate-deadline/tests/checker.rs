@@ -14,7 +14,11 @@ fn s(n: u64) -> Duration {
 }
 
 fn rules(plan: &Plan) -> Vec<Rule> {
-    check(plan).findings().iter().map(|f| f.rule).collect()
+    rules_of(&check(plan))
+}
+
+fn rules_of(report: &tollgate_deadline::checker::Report) -> Vec<Rule> {
+    report.findings().iter().map(|f| f.rule).collect()
 }
 
 #[test]
@@ -186,4 +190,53 @@ fn plan_files_parse_human_durations_and_refuse_unknown_fields() {
         Plan::from_toml("[[hop]]\nname = \"a\"\nrole = \"server\"\nrequest = \"5 parsecs\"\n")
             .unwrap_err();
     assert!(err.to_string().contains("5 parsecs"), "{err}");
+}
+
+fn only(plan: &Plan) -> tollgate_deadline::checker::Finding {
+    let report = check(plan);
+    let [finding] = report.findings() else {
+        panic!("expected one finding: {report}");
+    };
+    finding.clone()
+}
+
+/// finding says so and suggests only what would fix it.
+// Catches the bug where the fix said "or retries to 0" although zero retries do not
+// fit either (per_try > request), and `per_try > total` -> `==`/`<` in the wording.
+#[test]
+fn retries_fix_offers_no_retry_count_when_a_single_try_exceeds_the_total() {
+    let f = only(&Plan::new(vec![Hop::new("app", Role::Server)
+        .request(s(3))
+        .per_try(s(5), 2, ms(100))]));
+    assert_eq!(f.rule, Rule::RetriesExceedTotal);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.problem,
+        "3 tries x 5s + 2 x 100ms backoff = 15s 200ms exceeds the 3s total: even the first try is cut by the total before its own timeout"
+    );
+    assert_eq!(
+        f.fix,
+        "lower app.per_try to at most 933ms, or raise app.request to 15s 200ms"
+    );
+    // Already no retries: the per-try or the total must change.
+    let f = only(&Plan::new(vec![Hop::new("app", Role::Server)
+        .request(s(3))
+        .per_try(s(5), 0, Duration::ZERO)]));
+    assert_eq!(
+        f.fix,
+        "lower app.per_try to at most 3s, or raise app.request to 5s"
+    );
+}
+
+/// retries or raises the total, never "per_try to at most 0s".
+// Catches the bug where the fix suggested a zero per-try timeout.
+#[test]
+fn retries_fix_offers_no_zero_per_try_when_the_backoffs_fill_the_total() {
+    let f = only(&Plan::new(vec![Hop::new("app", Role::Server)
+        .request(s(1))
+        .per_try(ms(100), 10, ms(100))]));
+    assert_eq!(
+        f.fix,
+        "lower app.retries to 4, or raise app.request to 2s 100ms"
+    );
 }
