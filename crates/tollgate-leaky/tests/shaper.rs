@@ -511,3 +511,20 @@ fn a_repoll_with_a_new_waker_is_woken_not_the_old_one() {
         assert_eq!(next.poll_turn(clock.now(), &new), expected);
     }
 }
+
+/// The debug form shows the configuration a reader needs: quota, queue bound, wait
+/// bound.
+// Catches `<Shaper as Debug>::fmt` replaced by `Ok(())` (an empty debug string).
+#[test]
+fn debug_shows_the_quota_and_the_bounds() {
+    let shaper = every_100ms()
+        .max_queue(7)
+        .max_wait(ms(250))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    assert_eq!(
+        format!("{shaper:?}"),
+        "Shaper { quota: Quota { count: 1, period: 100ms, burst: 1, emission_interval: 100ms }, max_queue: 7, max_wait: 250ms, .. }"
+    );
+}
