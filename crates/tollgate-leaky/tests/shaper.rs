@@ -528,3 +528,29 @@ fn debug_shows_the_quota_and_the_bounds() {
         "Shaper { quota: Quota { count: 1, period: 100ms, burst: 1, emission_interval: 100ms }, max_queue: 7, max_wait: 250ms, .. }"
     );
 }
+
+/// A waiter's debug form shows its place and whether it was released.
+// Catches `<Waiter as Debug>::fmt` replaced by `Ok(())` (an empty debug string).
+#[test]
+fn waiter_debug_shows_its_id_weight_and_release() {
+    let clock = ManualClock::new();
+    let shaper = every_100ms_burst(2).clock(clock.clone()).build().unwrap();
+    assert!(matches!(shaper.admit_at(2, clock.now()), Ok(Admit::Now)));
+    let mut waiter = match shaper.admit_at(2, clock.now()) {
+        Ok(Admit::Wait(w)) => w,
+        other => panic!("expected to queue, got {other:?}"),
+    };
+    assert_eq!(
+        format!("{waiter:?}"),
+        "Waiter { id: 0, weight: 2, done: false }"
+    );
+    clock.advance(ms(200));
+    assert_eq!(
+        waiter.poll_turn(clock.now(), std::task::Waker::noop()),
+        Turn::Released
+    );
+    assert_eq!(
+        format!("{waiter:?}"),
+        "Waiter { id: 0, weight: 2, done: true }"
+    );
+}
