@@ -215,7 +215,10 @@ impl fmt::Debug for Tracker {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+// Two attributes, not `cfg(all(test, not(loom)))`: cargo-mutants skips a module by its
+// plain `#[cfg(test)]`, and would otherwise mutate the test helpers.
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
 
