@@ -215,7 +215,10 @@ impl fmt::Debug for Tracker {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+// Two attributes, not `cfg(all(test, not(loom)))`: cargo-mutants skips a module by its
+// plain `#[cfg(test)]`, and would otherwise mutate the test helpers.
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
 
@@ -299,5 +302,117 @@ mod tests {
         t.state.store(IN_FLIGHT_MASK, Ordering::Relaxed);
         assert!(!t.try_enter());
         assert_eq!(t.load().phase(), Phase::Serving);
+    }
+
+    /// A waker that counts its wake-ups.
+    fn counting_waker() -> (Waker, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: std::sync::Arc<Self>) {
+                // Relaxed: a test counter read on the same thread.
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let count = std::sync::Arc::default();
+        (
+            Waker::from(std::sync::Arc::new(Count(std::sync::Arc::clone(&count)))),
+            count,
+        )
+    }
+
+    fn wakes(count: &std::sync::atomic::AtomicUsize) -> usize {
+        count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn closing_with(in_flight: usize) -> Tracker {
+        let t = Tracker::new();
+        for _ in 0..in_flight {
+            assert!(t.try_enter());
+        }
+        t.advance();
+        t.advance();
+        assert_eq!(t.load().phase(), Phase::Closing);
+        t
+    }
+
+    /// A driver re-polled with a new waker (its task moved) is woken through the new
+    /// one by the last leave.
+    // Catches `poll_idle`'s `will_wake` guard forced to true: the old waker is kept,
+    // the new task never woken: a lost wake-up.
+    #[test]
+    fn a_repoll_with_a_new_waker_is_woken_by_the_last_leave() {
+        let t = closing_with(1);
+        let (old, old_wakes) = counting_waker();
+        let (new, new_wakes) = counting_waker();
+        assert!(t.poll_idle(&mut Context::from_waker(&old)).is_pending());
+        assert!(t.poll_idle(&mut Context::from_waker(&new)).is_pending());
+        // The same waker again is kept and woken once.
+        assert!(t.poll_idle(&mut Context::from_waker(&new)).is_pending());
+        t.leave();
+        assert_eq!((wakes(&old_wakes), wakes(&new_wakes)), (0, 1));
+        assert!(t.poll_idle(&mut Context::from_waker(&new)).is_ready());
+    }
+
+    /// Only the leave that brings the count to zero while closing wakes the driver:
+    /// not an earlier leave while closing, not the last leave before closing.
+    // Catches `in_flight == 1 && phase == Closing` -> `||` in `leave` (a wake-up for
+    // every leave while closing, or for the last one while announced), and `wake`
+    // replaced by `()`.
+    #[test]
+    fn only_the_last_leave_while_closing_wakes_the_driver() {
+        let t = closing_with(2);
+        let (waker, count) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.poll_idle(&mut cx).is_pending());
+        t.leave();
+        assert_eq!(wakes(&count), 0, "one request is still in flight");
+        assert!(t.poll_idle(&mut cx).is_pending());
+        t.leave();
+        assert_eq!(wakes(&count), 1, "the last leave wakes the driver");
+        let idle = t.poll_idle(&mut cx);
+        assert!(matches!(idle, Poll::Ready(w) if w.in_flight() == 0 && w.completions() == 2));
+
+        // Before closing, the last leave wakes no one: the driver waits only once
+        // closing.
+        let t = Tracker::new();
+        assert!(t.try_enter());
+        t.advance();
+        let (waker, count) = counting_waker();
+        assert!(t.poll_idle(&mut Context::from_waker(&waker)).is_pending());
+        t.leave();
+        assert_eq!(wakes(&count), 0, "announced: not a wake-up");
+    }
+
+    /// A ready poll forgets the waker: a later leave wakes no stale task.
+    // Catches the waker kept after `Poll::Ready` (a wake-up of a driver that moved on).
+    #[test]
+    fn a_ready_poll_drops_its_waker() {
+        let t = Tracker::new();
+        let (waker, count) = counting_waker();
+        assert!(t.poll_idle(&mut Context::from_waker(&waker)).is_ready());
+        assert!(t.try_enter());
+        t.advance();
+        t.advance();
+        t.leave();
+        assert_eq!(wakes(&count), 0);
+    }
+
+    /// The debug forms read the word's three fields.
+    // Catches both `Debug` impls replaced by `Ok(())` (an empty debug string).
+    #[test]
+    fn debug_shows_phase_count_and_completions() {
+        let t = Tracker::new();
+        assert!(t.try_enter());
+        assert!(t.try_enter());
+        t.leave();
+        t.advance();
+        assert_eq!(
+            format!("{:?}", t.load()),
+            "Word { phase: Announced, in_flight: 1, completions: 1 }"
+        );
+        assert_eq!(
+            format!("{t:?}"),
+            "Tracker(Word { phase: Announced, in_flight: 1, completions: 1 })"
+        );
     }
 }

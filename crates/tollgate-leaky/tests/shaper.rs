@@ -4,9 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{at_ms, ms, Sim};
-use tollgate_core::{Quota, Reason, Timestamp};
-use tollgate_leaky::{Shaper, ShaperBuilder, Signal};
+use common::{at_ms, counting_waker, ms, Sim};
+use tollgate_core::{Clock, ManualClock, Quota, Reason, Timestamp};
+use tollgate_leaky::{Admit, Shaper, ShaperBuilder, Signal, Turn, Waiter};
 
 /// One unit every 100 ms, released back to back up to `burst` after an idle period.
 fn every_100ms_burst(burst: u32) -> ShaperBuilder {
@@ -459,4 +459,98 @@ fn adaptive_throttling_draws_from_the_shared_generator_by_default() {
     }
     assert!((150..200).contains(&shed), "{shed} shed");
     assert_eq!(sim.shaper.snapshot().rejected, shed);
+}
+
+fn queued(shaper: &Shaper<ManualClock>, now: Timestamp) -> Waiter<ManualClock> {
+    match shaper.admit_at(1, now) {
+        Ok(Admit::Wait(w)) => w,
+        other => panic!("expected to queue, got {other:?}"),
+    }
+}
+
+/// A queued waiter re-polled with a new waker (its task moved, or its future was
+/// polled from another context) must be woken through the new one when it becomes the
+/// head, whether the head ahead of it is released or cancelled.
+// Catches `register`'s `will_wake` guard forced to true (waiter.rs): the first waker
+// is kept, the new one never registered, and the task that now owns the future is
+// never woken: a lost wake-up.
+#[test]
+fn a_repoll_with_a_new_waker_is_woken_not_the_old_one() {
+    for cancel_head in [false, true] {
+        let clock = ManualClock::new();
+        let shaper = every_100ms().clock(clock.clone()).build().unwrap();
+        assert!(matches!(shaper.admit_at(1, clock.now()), Ok(Admit::Now)));
+        let mut head = queued(&shaper, clock.now());
+        let mut next = queued(&shaper, clock.now());
+        let (old, old_wakes) = counting_waker();
+        let (new, new_wakes) = counting_waker();
+        assert_eq!(next.poll_turn(clock.now(), &old), Turn::Queued);
+        assert_eq!(next.poll_turn(clock.now(), &new), Turn::Queued);
+        // The same waker again is kept, and still woken once.
+        assert_eq!(next.poll_turn(clock.now(), &new), Turn::Queued);
+        clock.advance(ms(100));
+        if cancel_head {
+            drop(head);
+        } else {
+            assert_eq!(
+                head.poll_turn(clock.now(), std::task::Waker::noop()),
+                Turn::Released
+            );
+        }
+        assert_eq!(
+            (old_wakes.count(), new_wakes.count()),
+            (0, 1),
+            "(old, new) wakes, head cancelled: {cancel_head}"
+        );
+        // Its turn: the next slot when the head went, the head's own when it left unused.
+        let expected = if cancel_head {
+            Turn::Released
+        } else {
+            Turn::At(at_ms(200))
+        };
+        assert_eq!(next.poll_turn(clock.now(), &new), expected);
+    }
+}
+
+/// The debug form shows the configuration a reader needs: quota, queue bound, wait
+/// bound.
+// Catches `<Shaper as Debug>::fmt` replaced by `Ok(())` (an empty debug string).
+#[test]
+fn debug_shows_the_quota_and_the_bounds() {
+    let shaper = every_100ms()
+        .max_queue(7)
+        .max_wait(ms(250))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    assert_eq!(
+        format!("{shaper:?}"),
+        "Shaper { quota: Quota { count: 1, period: 100ms, burst: 1, emission_interval: 100ms }, max_queue: 7, max_wait: 250ms, .. }"
+    );
+}
+
+/// A waiter's debug form shows its place and whether it was released.
+// Catches `<Waiter as Debug>::fmt` replaced by `Ok(())` (an empty debug string).
+#[test]
+fn waiter_debug_shows_its_id_weight_and_release() {
+    let clock = ManualClock::new();
+    let shaper = every_100ms_burst(2).clock(clock.clone()).build().unwrap();
+    assert!(matches!(shaper.admit_at(2, clock.now()), Ok(Admit::Now)));
+    let mut waiter = match shaper.admit_at(2, clock.now()) {
+        Ok(Admit::Wait(w)) => w,
+        other => panic!("expected to queue, got {other:?}"),
+    };
+    assert_eq!(
+        format!("{waiter:?}"),
+        "Waiter { id: 0, weight: 2, done: false }"
+    );
+    clock.advance(ms(200));
+    assert_eq!(
+        waiter.poll_turn(clock.now(), std::task::Waker::noop()),
+        Turn::Released
+    );
+    assert_eq!(
+        format!("{waiter:?}"),
+        "Waiter { id: 0, weight: 2, done: true }"
+    );
 }

@@ -103,17 +103,37 @@ fn retries_fit_total(hop: &Hop, out: &mut Vec<Finding>) {
         .checked_div(tries_n)
         .unwrap_or_default();
     let fitting = Duration::from_millis(u64::try_from(fitting.as_millis()).unwrap_or(u64::MAX));
-    // The most retries that fit, keeping the per-try and backoff.
-    let mut retries = hop.retries;
-    while retries > 0 {
-        retries -= 1;
-        let t = per_try
-            .saturating_mul(retries + 1)
-            .saturating_add(backoff.saturating_mul(retries));
-        if t <= total {
-            break;
-        }
+    // The most retries that fit, keeping the per-try and backoff: none when even the
+    // first try is longer than the total.
+    let retries = (0..hop.retries).rev().find(|&r| {
+        per_try
+            .saturating_mul(r + 1)
+            .saturating_add(backoff.saturating_mul(r))
+            <= total
+    });
+    // Only the changes that would fix it: a per-try of zero is no per-try, and no
+    // retry count helps when one try is already too long.
+    let mut fixes = Vec::with_capacity(3);
+    if !fitting.is_zero() {
+        fixes.push(format!(
+            "lower {}.per_try to at most {}",
+            hop.name,
+            h(fitting)
+        ));
     }
+    if let Some(retries) = retries {
+        fixes.push(if fixes.is_empty() {
+            format!("lower {}.retries to {retries}", hop.name)
+        } else {
+            format!("retries to {retries}")
+        });
+    }
+    fixes.push(format!("raise {}.request to {}", hop.name, h(tries)));
+    let consequence = if per_try > total {
+        "even the first try is cut by the total before its own timeout"
+    } else {
+        "the last tries can never finish"
+    };
     out.push(Finding {
         rule: Rule::RetriesExceedTotal,
         severity: Severity::Error,
@@ -124,7 +144,7 @@ fn retries_fit_total(hop: &Hop, out: &mut Vec<Finding>) {
             (format!("{}.request", hop.name), total),
         ],
         problem: format!(
-            "{} tries x {} + {} x {} backoff = {} exceeds the {} total: the last tries can never finish",
+            "{} tries x {} + {} x {} backoff = {} exceeds the {} total: {consequence}",
             tries_n,
             h(per_try),
             hop.retries,
@@ -132,13 +152,7 @@ fn retries_fit_total(hop: &Hop, out: &mut Vec<Finding>) {
             h(tries),
             h(total)
         ),
-        fix: format!(
-            "lower {}.per_try to at most {}, or retries to {retries}, or raise {}.request to {}",
-            hop.name,
-            h(fitting),
-            hop.name,
-            h(tries)
-        ),
+        fix: fixes.join(", or "),
     });
 }
 

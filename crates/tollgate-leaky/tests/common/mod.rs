@@ -22,6 +22,18 @@ impl Wake for WakeCount {
     }
 }
 
+impl WakeCount {
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A waker that counts its wake-ups.
+pub(crate) fn counting_waker() -> (Waker, Arc<WakeCount>) {
+    let count = Arc::new(WakeCount::default());
+    (Waker::from(count.clone()), count)
+}
+
 pub(crate) struct Slot {
     pub(crate) weight: u32,
     pub(crate) admitted_at: Timestamp,
