@@ -62,6 +62,14 @@ fn peer_bucket(req: &Request<Body>) -> u64 {
     ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54
 }
 
+/// Every variant must answer the handler's 200, or it measures a refusal.
+fn admits<S>(name: &str, svc: &mut S, peer: SocketAddr)
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    assert_eq!(call(svc, request(peer)).status(), 200, "{name} admits");
+}
+
 fn layer_overhead(c: &mut Criterion) {
     let peer: SocketAddr = "192.0.2.1:50000".parse().expect("an address");
     let handler = tower::service_fn(|_: Request<Body>| async {
@@ -73,6 +81,7 @@ fn layer_overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group(tollgate_workspace::bench_group("rate_limit_http"));
 
     let mut bare = handler;
+    admits("bare_service", &mut bare, peer);
     group.bench_function("bare_service", |b| {
         b.iter(|| black_box(call(&mut bare, request(peer))))
     });
@@ -84,10 +93,12 @@ fn layer_overhead(c: &mut Criterion) {
     });
 
     let mut floor = RateLimitFloor::direct(handler, u64::from(CELLS));
+    admits("floor_direct", &mut floor, peer);
     group.bench_function("floor_direct", |b| {
         b.iter(|| black_box(call(&mut floor, request(peer))))
     });
     let mut floor = RateLimitFloor::keyed(handler, 1_024, u64::from(CELLS), peer_bucket);
+    admits("floor_keyed_peer_ip", &mut floor, peer);
     group.bench_function("floor_keyed_peer_ip", |b| {
         b.iter(|| black_box(call(&mut floor, request(peer))))
     });
@@ -95,6 +106,7 @@ fn layer_overhead(c: &mut Criterion) {
     let mut direct = RateLimitLayer::new(RateLimiter::new(quota))
         .refuse_with(AsResponse::new())
         .layer(handler);
+    admits("tollgate_direct", &mut direct, peer);
     group.bench_function("tollgate_direct", |b| {
         b.iter(|| black_box(call(&mut direct, request(peer))))
     });
@@ -108,6 +120,7 @@ fn layer_overhead(c: &mut Criterion) {
     let mut keyed = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new())
         .refuse_with(AsResponse::new())
         .layer(handler);
+    admits("tollgate_keyed_peer_ip", &mut keyed, peer);
     group.bench_function("tollgate_keyed_peer_ip", |b| {
         b.iter(|| black_box(call(&mut keyed, request(peer))))
     });
@@ -115,6 +128,11 @@ fn layer_overhead(c: &mut Criterion) {
     let mut with_headers = RateLimitLayer::keyed(keyed_limiter(), PeerIp::new())
         .refuse_with(AdmittedHeaders::new())
         .layer(handler);
+    admits(
+        "tollgate_keyed_peer_ip_with_headers",
+        &mut with_headers,
+        peer,
+    );
     group.bench_function("tollgate_keyed_peer_ip_with_headers", |b| {
         b.iter(|| black_box(call(&mut with_headers, request(peer))))
     });
@@ -125,6 +143,7 @@ fn layer_overhead(c: &mut Criterion) {
         .finish()
         .expect("a valid governor config");
     let mut governor = GovernorLayer::new(Arc::new(config)).layer(handler);
+    admits("tower_governor_peer_ip", &mut governor, peer);
     group.bench_function("tower_governor_peer_ip", |b| {
         b.iter(|| black_box(call(&mut governor, request(peer))))
     });

@@ -307,6 +307,31 @@ pub fn format_http_timeout(budget: Duration, unit: HeaderUnit) -> TimeoutText {
 mod tests {
     use super::*;
 
+    // Catches `value.len() > MAX_HTTP_DIGITS` -> `==` / `<` and the deleted `!` (the
+    // pre-check skipped or inverted): a value of 21+ characters whose digits overflow
+    // before its invalid byte is refused for the invalid byte, not as an overflow; and
+    // `significant > MAX_HTTP_DIGITS` -> `>=` / `==`: 20 significant digits behind
+    // leading zeros still fit.
+    #[test]
+    fn a_long_value_with_a_bad_byte_after_an_overflow_is_an_invalid_digit() {
+        assert_eq!(
+            parse_http_timeout(b"99999999999999999999x", HeaderUnit::Millis),
+            Err(WireError::InvalidDigit)
+        );
+        assert_eq!(
+            parse_http_timeout(b"184467440737095516150000.5", HeaderUnit::Seconds),
+            Err(WireError::InvalidDigit)
+        );
+        assert_eq!(
+            parse_http_timeout(b"0018446744073709551615", HeaderUnit::Seconds),
+            Ok(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_http_timeout(b"000000000000000000000", HeaderUnit::Seconds),
+            Ok(Duration::ZERO)
+        );
+    }
+
     #[test]
     fn grpc_units_and_errors() {
         assert_eq!(parse_grpc_timeout(b"1M"), Ok(Duration::from_secs(60)));
