@@ -82,7 +82,9 @@ where
     }
 }
 
-fn peers<S>(inner: S) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError>
+fn peers<S>(
+    inner: S,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -175,6 +177,15 @@ fn server_stack(c: &mut Criterion) {
     let mut theirs = peers(handler());
     group.bench_function("peers_composed", |b| {
         b.iter(|| black_box(call(&mut theirs)))
+    });
+
+    // As axum serves a route: a clone of the service per request. tollgate's stack
+    // composes its live layers (one reload-safe load) in the clone's `poll_ready`.
+    group.bench_function("tollgate_server_stack_cloned_per_request", |b| {
+        b.iter(|| black_box(call(&mut ours.clone())))
+    });
+    group.bench_function("peers_composed_cloned_per_request", |b| {
+        b.iter(|| black_box(call(&mut theirs.clone())))
     });
 
     group.finish();

@@ -10,7 +10,7 @@
 //! ```
 //! use tollgate_workspace::floors::Gcra;
 //!
-//! let gcra = Gcra::new(2);
+//! let gcra = Gcra::new(1_000);
 //! assert!(gcra.check() && gcra.check());
 //! ```
 
@@ -30,9 +30,10 @@ use tower::{BoxError, Service};
 /// cell a nanosecond; one clock read and one compare-exchange per check.
 ///
 /// ```
-/// let gcra = tollgate_workspace::floors::Gcra::new(1);
-/// assert!(gcra.check());
-/// assert!(!gcra.check(), "the burst of one is spent within the nanosecond");
+/// use tollgate_workspace::floors::Gcra;
+///
+/// assert!(Gcra::new(1_000).check());
+/// assert!(!Gcra::new(0).check(), "a bucket of no cells admits nothing");
 /// ```
 #[derive(Debug)]
 pub struct Gcra {
@@ -59,10 +60,11 @@ impl Gcra {
 /// work that makes it safe against a flood of keys.
 ///
 /// ```
-/// let keyed = tollgate_workspace::floors::FlatKeyed::new(8, 1);
-/// assert!(keyed.check(3));
-/// assert!(!keyed.check(3));
-/// assert!(keyed.check(4), "each key has its own bucket");
+/// use tollgate_workspace::floors::FlatKeyed;
+///
+/// let keyed = FlatKeyed::new(8, 1_000);
+/// assert!(keyed.check(3) && keyed.check(4));
+/// assert!(!FlatKeyed::new(8, 0).check(3), "buckets of no cells admit nothing");
 /// ```
 #[derive(Debug)]
 pub struct FlatKeyed {
@@ -107,9 +109,10 @@ impl FlatKeyed {
 /// let handler = tower::service_fn(|_: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 /// });
-/// let svc = RateLimitFloor::direct(handler, 1);
-/// assert_eq!(svc.clone().oneshot(http::Request::new(())).await.unwrap().status(), 200);
-/// assert_eq!(svc.oneshot(http::Request::new(())).await.unwrap().status(), 429);
+/// let admitting = RateLimitFloor::direct(handler.clone(), 1_000);
+/// assert_eq!(admitting.oneshot(http::Request::new(())).await.unwrap().status(), 200);
+/// let refusing = RateLimitFloor::direct(handler, 0);
+/// assert_eq!(refusing.oneshot(http::Request::new(())).await.unwrap().status(), 429);
 /// # }
 /// ```
 #[derive(Debug)]
