@@ -73,6 +73,7 @@ pub(crate) fn mutants(only: &[String]) -> Result<(), String> {
             continue;
         }
         let out = root().join("target").join("mutants").join(krate);
+        fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
         let out = out.to_str().expect("target path is UTF-8").to_owned();
         let mut args = vec![
             "mutants",
