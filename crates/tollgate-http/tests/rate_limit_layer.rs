@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok};
 use tollgate_bucket::{KeyedRateLimiter, MissingKey, Quota, RateLimitLayer, RateLimiter};
 use tollgate_core::{Clock, ManualClock, Rejection, TokioClock};
-use tollgate_http::rate_limit::{insert_rejected, AdmittedHeaders, HeaderKey, PathKey};
+use tollgate_http::rate_limit::{insert_rejected, AdmittedHeaders, HeaderKey};
 use tollgate_http::{AsResponse, DefaultResponder, Protocol, RejectionResponder};
 use tower::{Layer, Service, ServiceExt};
 use tower_test::mock;
@@ -380,6 +380,8 @@ async fn missing_keys_are_refused_or_share_the_default_bucket() {
     assert_eq!(limiter.len(), 2);
 }
 
+// `PathKey::route` reads axum's `MatchedPath`: feature `axum`.
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn on_an_axum_router_matched_routes_share_a_bucket_and_errors_are_infallible() {
     let limiter = KeyedRateLimiter::builder(Quota::per_minute(2).build().unwrap())
@@ -392,7 +394,8 @@ async fn on_an_axum_router_matched_routes_share_a_bucket_and_errors_are_infallib
         .route("/users/{id}", get(|| async { "user" }))
         .route("/health", get(|| async { "up" }))
         .layer(
-            RateLimitLayer::keyed(limiter.clone(), PathKey::route()).refuse_with(AsResponse::new()),
+            RateLimitLayer::keyed(limiter.clone(), tollgate_http::rate_limit::PathKey::route())
+                .refuse_with(AsResponse::new()),
         );
     let get_status = |path: &'static str| {
         let app = app.clone();
