@@ -307,6 +307,16 @@ pub fn format_http_timeout(budget: Duration, unit: HeaderUnit) -> TimeoutText {
 mod tests {
     use super::*;
 
+    // Catches the `Debug` of `TimeoutText` replaced by `Ok(())` and the `Display` of
+    // `WireError` replaced likewise: what a log line or an error message shows.
+    #[test]
+    fn a_timeout_text_debugs_as_its_text_and_errors_say_what_is_wrong() {
+        let text = format_grpc_timeout(Duration::from_millis(1500)).unwrap();
+        assert_eq!(format!("{text:?}"), "\"1500000u\"");
+        assert_eq!(WireError::Overflow.to_string(), "timeout overflows");
+        assert_eq!(WireError::Empty.to_string(), "timeout is empty");
+    }
+
     // Catches `value.len() > MAX_HTTP_DIGITS` -> `==` / `<` and the deleted `!` (the
     // pre-check skipped or inverted): a value of 21+ characters whose digits overflow
     // before its invalid byte is refused for the invalid byte, not as an overflow; and
