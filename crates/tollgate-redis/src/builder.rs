@@ -137,9 +137,9 @@ impl<Conn, C> RedisBuilder<Conn, C> {
 
     /// Leased mode: each round trip takes up to `cells` cells of the key's quota
     /// (at least the request's), and this instance spends the rest locally within
-    /// [`lease_ttl`](Self::lease_ttl). 1 (the default) is exact mode. N instances then
-    /// admit at most `burst + rate x T + N x cells` in any window of length T. At most
-    /// the burst.
+    /// [`lease_ttl`](Self::lease_ttl), topping the lease up in the background once half
+    /// of it is spent. 1 (the default) is exact mode. N instances then admit at most
+    /// `burst + rate x T + N x cells` in any window of length T. At most the burst.
     pub fn lease(mut self, cells: u32) -> Result<Self, ConfigError> {
         if cells == 0 || cells > self.quota.burst() {
             return Err(ConfigError::new(
@@ -213,7 +213,7 @@ where
             on_failure: self.on_failure,
             fallback,
             retry_after_failure: self.retry_after_failure,
-            local: LocalTable::new(self.max_local_keys),
+            local: LocalTable::new(self.max_local_keys, self.lease, self.timeout),
             health: Health::default(),
             counters: Counters::default(),
             clock: self.clock,

@@ -1,8 +1,11 @@
 //! Limiter keys as Redis keys: prefixed, hash-tagged, escaped, and bounded in length.
 
+use std::cell::RefCell;
+
 use tollgate_core::KeyBytes;
 
-/// Builds `prefix:{escaped key}`.
+/// Calls `f` with the Redis key of `key`, `prefix:{escaped key}`, built in buffers of
+/// this thread: a decision taken locally allocates nothing.
 ///
 /// The braces are a Redis Cluster hash tag, so a key's state always lands on one shard;
 /// inside them every byte outside printable ASCII, and `{`, `}` and `%`, is written as
@@ -10,35 +13,55 @@ use tollgate_core::KeyBytes;
 /// form is longer than `max_len` bytes is replaced by `#` and the hex SHA-1 of its raw
 /// bytes: Redis memory per key stays bounded, and distinct keys stay distinct (up to a
 /// SHA-1 collision).
-pub(crate) fn redis_key(prefix: &str, key: &(impl KeyBytes + ?Sized), max_len: usize) -> Vec<u8> {
-    let mut raw = Vec::new();
-    key.write_bytes(&mut raw);
-    let mut out = Vec::with_capacity(prefix.len() + 3 + raw.len());
+pub(crate) fn with_redis_key<T>(
+    prefix: &str,
+    key: &(impl KeyBytes + ?Sized),
+    max_len: usize,
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    thread_local! {
+        /// (the key's raw bytes, the Redis key).
+        static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+    BUFFERS.with_borrow_mut(|(raw, out)| {
+        raw.clear();
+        key.write_bytes(raw);
+        write_redis_key(prefix, raw, max_len, out);
+        f(out)
+    })
+}
+
+fn write_redis_key(prefix: &str, raw: &[u8], max_len: usize, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.clear();
     out.extend_from_slice(prefix.as_bytes());
     out.extend_from_slice(b":{");
     let start = out.len();
-    for &b in &raw {
+    for &b in raw {
         if (0x21..0x7f).contains(&b) && !matches!(b, b'{' | b'}' | b'%') {
             out.push(b);
         } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         }
     }
     if out.len() - start > max_len {
         out.truncate(start);
         out.push(b'#');
-        out.extend_from_slice(sha1_smol::Sha1::from(&raw).digest().to_string().as_bytes());
+        out.extend_from_slice(sha1_smol::Sha1::from(raw).digest().to_string().as_bytes());
     }
     out.push(b'}');
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn redis_key(prefix: &str, key: &(impl KeyBytes + ?Sized), max_len: usize) -> Vec<u8> {
+        with_redis_key(prefix, key, max_len, <[u8]>::to_vec)
+    }
+
     fn key(k: &[u8]) -> String {
-        String::from_utf8(redis_key("rl", &k, 64)).unwrap()
+        String::from_utf8(redis_key("rl", k, 64)).unwrap()
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | mode | round trips | in any window of length T, all instances together admit at most |
 //! |---|---|---|
 //! | exact (default) | one per decision, except keys known to be limited | `burst + rate x T` |
-//! | leased (`lease(k)`) | about one per `k` decisions per instance | `burst + rate x T + N x k` |
+//! | leased (`lease(k)`) | about two per `k` decisions per instance, made ahead: no decision waits for them | `burst + rate x T + N x k` |
 //!
 //! **Exact.** Each decision is one Lua script (`EVALSHA`, reloaded on `NOSCRIPT`) that
 //! reads Redis `TIME`, so instances with skewed clocks still decide on one clock, and
@@ -27,13 +27,20 @@
 //! the decisions are those of one GCRA bucket per key: the local limiter's bound.
 //!
 //! **Leased.** A round trip takes up to `k` cells at once (as many as fit, at least the
-//! request's); the instance spends the rest locally. Proof of the bound: every cell
-//! admitted was taken from Redis by one script run, and the cells taken by script runs
-//! in a window of length T obey the GCRA bound `burst + rate x T`. A cell admitted in the
-//! window was either taken in it, or taken before it and still held at its start. An
-//! instance never holds more than `k` unspent cells (a second lease tops the first up
-//! to `k`, the rest is dropped), so at most `N x k` cells enter the window from before
-//! it. Unspent cells expire after `lease_ttl` (under-admission, never over).
+//! request's); the instance spends the rest locally. The decision that spends half of
+//! a key's lease tops it up again in the background, so that a steady caller finds
+//! cells and never waits for Redis after its first decision. Only one top-up of a key
+//! is on its way at a time, and it asks for no more than the lease has room for, so no
+//! cell taken from Redis is dropped unspent (other requests of the key meanwhile take
+//! their own cells only).
+//!
+//! Proof of the bound: every cell admitted was taken from Redis by one script run, and
+//! the cells taken by script runs in a window of length T obey the GCRA bound
+//! `burst + rate x T`. A cell admitted in the window was either taken in it, or taken
+//! before it and still held at its start. An instance never holds more than `k`
+//! unspent cells (what a round trip brings is capped at `k` held), so at most `N x k`
+//! cells enter the window from before it. Unspent cells expire after `lease_ttl`
+//! (under-admission, never over).
 //!
 //! **Local short-circuit.** Once Redis refused a key until `t`, this instance refuses
 //! it locally until `t`, without a round trip (in both modes; it changes no decision:

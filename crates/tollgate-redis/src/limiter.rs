@@ -15,7 +15,7 @@ use tollgate_core::{
 };
 
 use crate::failure::{Health, Mode, Observed, OnFailure};
-use crate::key::redis_key;
+use crate::key::with_redis_key;
 use crate::local::{Cells, Local, LocalTable};
 use crate::metrics::{Event, Metrics};
 use crate::script::Reply;
@@ -88,27 +88,37 @@ impl Units {
     }
 }
 
+/// The snapshot's counters, and the same figures on the `metrics` facade.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     admitted: AtomicU64,
     rejected: AtomicU64,
-    round_trips: AtomicU64,
-    local: AtomicU64,
-    failures: AtomicU64,
-    failovers: AtomicU64,
-    recoveries: AtomicU64,
+    /// One per [`Event`].
+    events: [AtomicU64; Event::COUNT],
     metrics: Metrics,
 }
 
 impl Counters {
-    fn add(counter: &AtomicU64) {
+    fn decided<T>(&self, decision: &Result<T, Rejection>) {
+        let counter = match decision {
+            Ok(_) => &self.admitted,
+            Err(_) => &self.rejected,
+        };
         // Relaxed: independent statistics, read only by `snapshot`.
         counter.fetch_add(1, Ordering::Relaxed);
+        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
+        self.metrics.decided(reason);
     }
 
-    fn get(counter: &AtomicU64) -> u64 {
-        // Relaxed: see `add`.
-        counter.load(Ordering::Relaxed)
+    fn event(&self, event: Event) {
+        // Relaxed: see `decided`.
+        self.events[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.metrics.event(event);
+    }
+
+    fn get(&self, event: Event) -> u64 {
+        // Relaxed: see `decided`.
+        self.events[event as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -145,11 +155,13 @@ where
     /// Decides a request of `n` cells of `key`.
     ///
     /// The clock is read once, here. A key that Redis refused is refused locally until
-    /// its retry time, and a leased key spends its lease, both without a round trip; a
-    /// request over the burst is [`Reason::OverCapacity`] at once. Otherwise one script runs on Redis, bounded by the
-    /// limiter's timeout; a failure or a timeout is decided by the [`OnFailure`] policy.
-    /// The future owns what it needs: it can be spawned or moved into a response
-    /// future.
+    /// its retry time, and a leased key spends its lease, both here and without a round
+    /// trip; the call that spends half a lease starts its refill in the background, so
+    /// that the next calls find cells. A request over the burst is
+    /// [`Reason::OverCapacity`] at once. Otherwise one script runs on Redis, bounded by
+    /// the limiter's timeout; a failure or a timeout is decided by the [`OnFailure`]
+    /// policy. The future owns what it needs: it can be spawned or moved into a
+    /// response future. It must run on a tokio runtime (the timeout and the refill).
     pub fn check_key_n<K: KeyBytes + ?Sized>(
         &self,
         key: &K,
@@ -169,19 +181,73 @@ where
         now: Timestamp,
         max_wait: Option<Duration>,
     ) -> impl Future<Output = Result<Admitted, Rejection>> + Send + 'static {
-        let inner = Arc::clone(&self.inner);
-        let key = redis_key(&inner.prefix, key, inner.max_key_len);
-        async move {
-            let decision = inner
-                .decide(key, n, now, max_wait.unwrap_or_default())
-                .await;
-            match decision {
-                Ok((admitted, wait)) if !wait.is_zero() => {
-                    timer::sleep_until(&inner.clock, now, now + wait).await;
-                    Ok(admitted)
+        let slack = max_wait.unwrap_or_default();
+        self.begin(key, n, now, slack).finish(n, now, slack)
+    }
+
+    /// What the local table decides, decided now, with no allocation; the rest is for
+    /// [`Next::finish`], which then carries the key.
+    fn begin<K: KeyBytes + ?Sized>(
+        &self,
+        key: &K,
+        n: u32,
+        now: Timestamp,
+        slack: Duration,
+    ) -> Next<Conn, C> {
+        let inner = &self.inner;
+        with_redis_key(&inner.prefix, key, inner.max_key_len, |key| {
+            self.decide_locally(key, n, now, slack)
+        })
+    }
+
+    /// Decides, counted, what this instance can without Redis: a request over the
+    /// burst, a key known to be limited, a cell of a lease (starting its refill when it
+    /// spends half of it). The rest is for Redis.
+    fn decide_locally(&self, key: &[u8], n: u32, now: Timestamp, slack: Duration) -> Next<Conn, C> {
+        let inner = &*self.inner;
+        let policy = inner.quota.policy();
+        if n > inner.quota.burst() {
+            let decision = Err(Rejection::new(Reason::OverCapacity).with_policy(policy));
+            inner.counters.decided(&decision);
+            return Next::Done(decision);
+        }
+        // A request that may wait takes only its own cells: a lease is for cells due now.
+        let lease = slack.is_zero() && n > 0;
+        let cells = inner.units.cells(inner.quota);
+        let (decision, refill) = match inner.local.decide(key, n, cells, now, lease) {
+            Local::Limited { wait } if wait > slack => (Err(refused(wait, slack, policy)), 0),
+            Local::Spent { reset, refill } => (Ok(inner.admitted(now, reset)), refill),
+            Local::Limited { .. } => return self.ask(key, n),
+            Local::Ask { take } => return self.ask(key, take),
+        };
+        inner.counters.event(Event::Local);
+        inner.counters.decided(&decision);
+        if refill == 0 {
+            return Next::Done(decision);
+        }
+        match inner.health.observe(now) {
+            Observed::TryRedis { seen } => {
+                inner.counters.event(Event::RoundTrip);
+                Next::Refill {
+                    decision,
+                    inner: Arc::clone(&self.inner),
+                    key: key.to_vec(),
+                    cells: refill,
+                    seen,
                 }
-                other => other.map(|(admitted, _)| admitted),
             }
+            Observed::Down { .. } => {
+                inner.local.lease_ended(key, now);
+                Next::Done(decision)
+            }
+        }
+    }
+
+    fn ask(&self, key: &[u8], take: u32) -> Next<Conn, C> {
+        Next::Ask {
+            inner: Arc::clone(&self.inner),
+            key: key.to_vec(),
+            take,
         }
     }
 
@@ -205,13 +271,14 @@ where
             Mode::Redis
         };
         Snapshot {
-            admitted: Counters::get(&c.admitted),
-            rejected: Counters::get(&c.rejected),
-            round_trips: Counters::get(&c.round_trips),
-            local: Counters::get(&c.local),
-            failures: Counters::get(&c.failures),
-            failovers: Counters::get(&c.failovers),
-            recoveries: Counters::get(&c.recoveries),
+            // Relaxed: see `Counters::decided`.
+            admitted: c.admitted.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            round_trips: c.get(Event::RoundTrip),
+            local: c.get(Event::Local),
+            failures: c.get(Event::Failure),
+            failovers: c.get(Event::Failover),
+            recoveries: c.get(Event::Recovery),
             keys: inner.local.len(),
             mode,
         }
@@ -223,74 +290,80 @@ where
     Conn: ConnectionLike + Clone + Send + Sync + 'static,
     C: Clock,
 {
-    /// The decision, and how long an admitted request still waits (wait mode).
-    async fn decide(
-        &self,
-        key: Vec<u8>,
-        n: u32,
-        now: Timestamp,
-        slack: Duration,
-    ) -> Result<(Admitted, Duration), Rejection> {
-        let decision = self.decide_uncounted(&key, n, now, slack).await;
-        let counter = match decision {
-            Ok(_) => &self.counters.admitted,
-            Err(_) => &self.counters.rejected,
-        };
-        Counters::add(counter);
-        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
-        self.counters.metrics.decided(reason);
-        decision
-    }
-
-    async fn decide_uncounted(
+    /// The decision Redis takes for `n` to `take` cells (or the failure policy, when it
+    /// cannot), counted, and how long an admitted request still waits (wait mode). More
+    /// than `n`: this round trip tops the lease up, and ends that top-up.
+    async fn ask(
         &self,
         key: &[u8],
         n: u32,
+        take: u32,
         now: Timestamp,
         slack: Duration,
     ) -> Result<(Admitted, Duration), Rejection> {
-        let policy = self.quota.policy();
-        if n > self.quota.burst() {
-            return Err(Rejection::new(Reason::OverCapacity).with_policy(policy));
-        }
-        match self.local.decide(key, n, self.units.cells(self.quota), now) {
-            Local::Limited { wait } if wait > slack => {
-                Counters::add(&self.counters.local);
-                self.counters.metrics.event(Event::Local);
-                return Err(refused(wait, slack, policy));
+        let decision = match self.health.observe(now) {
+            Observed::TryRedis { seen } => {
+                self.counters.event(Event::RoundTrip);
+                match self.round_trip(key, n, take, now, slack, seen).await {
+                    Ok(reply) => self.apply(key, n, n, reply, now, slack),
+                    Err(()) => self
+                        .failover(key, n, now, self.retry_after_failure)
+                        .map(|a| (a, Duration::ZERO)),
+                }
             }
-            Local::Spent { reset } => {
-                Counters::add(&self.counters.local);
-                self.counters.metrics.event(Event::Local);
-                return Ok((self.admitted(now, reset), Duration::ZERO));
-            }
-            Local::Limited { .. } | Local::Unknown => {}
-        }
-        let seen = match self.health.observe(now) {
-            Observed::TryRedis { seen } => seen,
-            Observed::Down { for_ } => {
-                return self
-                    .failover(key, n, now, for_)
-                    .map(|a| (a, Duration::ZERO))
-            }
+            Observed::Down { for_ } => self
+                .failover(key, n, now, for_)
+                .map(|a| (a, Duration::ZERO)),
         };
-        Counters::add(&self.counters.round_trips);
-        self.counters.metrics.event(Event::RoundTrip);
-        match self.round_trip(key, n, now, slack).await {
+        if take > n {
+            self.local.lease_ended(key, now);
+        }
+        self.counters.decided(&decision);
+        decision
+    }
+
+    /// Tops `key`'s lease up by up to `cells` cells, started at `now` (and counted) by
+    /// the decision that spent half of it: the next decisions spend the new cells with
+    /// no round trip in between.
+    async fn refill(self: Arc<Self>, key: Vec<u8>, cells: u32, now: Timestamp, seen: u64) {
+        if let Ok(reply) = self
+            .round_trip(&key, 1, cells, now, Duration::ZERO, seen)
+            .await
+        {
+            // Every cell granted goes to the lease: no request spends one here.
+            let _ = self.apply(&key, 1, 0, reply, now, Duration::ZERO);
+        }
+        self.local.lease_ended(&key, now);
+    }
+
+    fn admitted(&self, now: Timestamp, reset: Duration) -> Admitted {
+        Admitted::from_tat(self.quota, now, now + reset)
+    }
+
+    /// One run of the script, taking `n` to `take` cells, bounded by the timeout; a
+    /// failure is counted and recorded against Redis's health (`seen`: its state
+    /// before the round trip), which may start a failover.
+    async fn round_trip(
+        &self,
+        key: &[u8],
+        n: u32,
+        take: u32,
+        now: Timestamp,
+        slack: Duration,
+        seen: u64,
+    ) -> Result<Reply, ()> {
+        match self.run_script(key, n, take, now, slack).await {
             Ok(reply) => {
                 if self.health.succeeded(seen) {
-                    Counters::add(&self.counters.recoveries);
-                    self.counters.metrics.event(Event::Recovery);
+                    self.counters.event(Event::Recovery);
                     tracing::info!(target: "tollgate::redis", "redis answers again: deciding on redis");
                 }
-                self.apply(key, n, reply, now, slack)
+                Ok(reply)
             }
             Err(error) => {
-                Counters::add(&self.counters.failures);
-                self.counters.metrics.event(Event::Failure);
+                self.counters.event(Event::Failure);
                 if self.health.failed(now, self.retry_after_failure) {
-                    Counters::add(&self.counters.failovers);
-                    self.counters.metrics.event(Event::Failover);
+                    self.counters.event(Event::Failover);
                     tracing::warn!(
                         target: "tollgate::redis",
                         %error,
@@ -299,21 +372,16 @@ where
                         "redis failed: failing over"
                     );
                 }
-                self.failover(key, n, now, self.retry_after_failure)
-                    .map(|a| (a, Duration::ZERO))
+                Err(())
             }
         }
     }
 
-    fn admitted(&self, now: Timestamp, reset: Duration) -> Admitted {
-        Admitted::from_tat(self.quota, now, now + reset)
-    }
-
-    /// One run of the script, bounded by the timeout.
-    async fn round_trip(
+    async fn run_script(
         &self,
         key: &[u8],
         n: u32,
+        take: u32,
         now: Timestamp,
         slack: Duration,
     ) -> Result<Reply, RoundTripError> {
@@ -324,13 +392,7 @@ where
             .arg(units.interval)
             .arg(self.quota.burst())
             .arg(n)
-            // A request of 0 cells only reads the state: it must take nothing; one that
-            // may wait takes only its own cells (a lease is for cells due now).
-            .arg(if n == 0 || !slack.is_zero() {
-                n
-            } else {
-                self.lease.max(n)
-            });
+            .arg(take);
         if units.server_time {
             invocation.arg("server");
         } else {
@@ -350,10 +412,14 @@ where
 
     /// Turns Redis's answer into the decision, and remembers what it can: the admission
     /// and its wait (past a full bucket, in wait mode), or the refusal.
+    ///
+    /// `n` is the request the script decided; `spent` how many of the cells granted a
+    /// request spends (the rest go to the lease).
     fn apply(
         &self,
         key: &[u8],
         n: u32,
+        spent: u32,
         reply: Reply,
         now: Timestamp,
         slack: Duration,
@@ -367,9 +433,9 @@ where
             } => {
                 let reset = units.to_duration(reset);
                 self.local.saw(key, now + reset, now);
-                if granted > n {
+                if granted > spent {
                     let expires = now + self.lease_ttl;
-                    self.local.lease(key, granted - n, self.lease, expires, now);
+                    self.local.lease(key, granted - spent, expires, now);
                 }
                 let wait = reset.saturating_sub(cells.capacity);
                 Ok((self.admitted(now + wait, reset - wait), wait))
@@ -442,7 +508,8 @@ where
 }
 
 /// The same limiter behind the same [`RateLimitLayer`](tollgate_bucket::RateLimitLayer)
-/// and HTTP face as the local one: every decision is [`Decision::Later`] (one boxed
+/// and HTTP face as the local one: a decision taken locally (a leased cell, a key known
+/// to be limited) is immediate; one that needs Redis is [`Decision::Later`] (one boxed
 /// future, which the round trip dwarfs).
 impl<K, Conn, C> Decide<K> for RedisRateLimiter<Conn, C>
 where
@@ -451,13 +518,71 @@ where
     C: Clock,
 {
     fn decide(&self, key: &K, now: Timestamp, max_wait: Option<Duration>) -> Decision {
-        let decided = self.decide_at(key, 1, now, max_wait);
+        let slack = max_wait.unwrap_or_default();
+        let decided = match self.begin(key, 1, now, slack) {
+            Next::Done(Ok(admitted)) => return Decision::Admit(admitted),
+            Next::Done(Err(rejection)) => return Decision::Reject(rejection),
+            next => next.finish(1, now, slack),
+        };
         Decision::Later(Box::pin(async move {
             match decided.await {
                 Ok(admitted) => Decision::Admit(admitted),
                 Err(rejection) => Decision::Reject(rejection),
             }
         }))
+    }
+}
+
+/// What a call does once the local table has had its say.
+enum Next<Conn, C> {
+    /// Decided locally.
+    Done(Result<Admitted, Rejection>),
+    /// Decided locally, from a lease half spent: the call tops it up by `cells` (a
+    /// round trip already counted; `seen`: Redis's health before it).
+    Refill {
+        decision: Result<Admitted, Rejection>,
+        inner: Arc<Inner<Conn, C>>,
+        key: Vec<u8>,
+        cells: u32,
+        seen: u64,
+    },
+    /// Redis decides, granting up to `take` cells.
+    Ask {
+        inner: Arc<Inner<Conn, C>>,
+        key: Vec<u8>,
+        take: u32,
+    },
+}
+
+impl<Conn, C> Next<Conn, C>
+where
+    Conn: ConnectionLike + Clone + Send + Sync + 'static,
+    C: Clock,
+{
+    /// The decision: as taken locally (starting the lease's refill), or by Redis, and
+    /// then its wait (wait mode).
+    async fn finish(self, n: u32, now: Timestamp, slack: Duration) -> Result<Admitted, Rejection> {
+        let (inner, key, take) = match self {
+            Next::Done(decision) => return decision,
+            Next::Refill {
+                decision,
+                inner,
+                key,
+                cells,
+                seen,
+            } => {
+                tokio::spawn(inner.refill(key, cells, now, seen));
+                return decision;
+            }
+            Next::Ask { inner, key, take } => (inner, key, take),
+        };
+        match inner.ask(&key, n, take, now, slack).await {
+            Ok((admitted, wait)) if !wait.is_zero() => {
+                timer::sleep_until(&inner.clock, now, now + wait).await;
+                Ok(admitted)
+            }
+            other => other.map(|(admitted, _)| admitted),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! What an instance remembers of a key between round trips: "limited until", and the
-//! unspent cells of a lease.
+//! What an instance remembers of a key between round trips: "limited until", the
+//! unspent cells of a lease, and whether more cells for that lease are on their way.
 //!
 //! Nothing here is needed for correctness: forgetting an entry only costs a round trip
 //! (or, for a lease, leaves its cells unspent: under-admission, never over). So the
@@ -22,6 +22,10 @@ struct Entry {
     /// Unspent leased cells (already counted in the TAT), usable until `lease_expires`.
     cells: u32,
     lease_expires: Timestamp,
+    /// A round trip that tops the lease up may be in flight until then (its deadline).
+    /// One at a time, so that the cells it brings always fit in the lease: none is
+    /// taken from Redis only to be dropped.
+    leasing_until: Timestamp,
 }
 
 impl Entry {
@@ -36,9 +40,12 @@ pub(crate) enum Local {
     /// Refuse: `n` cells fit in `wait` at the earliest.
     Limited { wait: Duration },
     /// Admitted from the lease; the bucket is full again `reset` from now (as last known).
-    Spent { reset: Duration },
-    /// Nothing known that decides: ask Redis.
-    Unknown,
+    /// `refill` > 0: half the lease is spent, so top it up by that many cells now, in
+    /// the background, before it runs out (this caller is the one to start it).
+    Spent { reset: Duration, refill: u32 },
+    /// Nothing known that decides: ask Redis, taking from `n` up to `take` cells (more
+    /// than `n`: this round trip also tops the lease up).
+    Ask { take: u32 },
 }
 
 /// The quota's figures in nanoseconds, as the script's unit rounds them.
@@ -56,15 +63,21 @@ pub(crate) struct LocalTable {
     shards: Box<[Shard]>,
     per_shard: usize,
     hasher: RandomState,
+    /// The most unspent cells a key's lease holds (1: exact mode, no leases).
+    lease: u32,
+    /// The longest a round trip can take.
+    timeout: Duration,
 }
 
 impl LocalTable {
-    pub(crate) fn new(max_keys: usize) -> Self {
+    pub(crate) fn new(max_keys: usize, lease: u32, timeout: Duration) -> Self {
         let shards = 16.min(max_keys.max(1));
         Self {
             shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: max_keys.div_ceil(shards),
             hasher: RandomState::new(),
+            lease,
+            timeout,
         }
     }
 
@@ -78,16 +91,40 @@ impl LocalTable {
     }
 
     /// Decides `n` cells of `key` locally at `now` if it can: from the lease, or a
-    /// refusal that Redis would make too.
-    pub(crate) fn decide(&self, key: &[u8], n: u32, cells: Cells, now: Timestamp) -> Local {
-        let mut shard = self.shard(key);
-        let Some(entry) = shard.get_mut(key) else {
-            return Local::Unknown;
-        };
+    /// refusal that Redis would make too. Otherwise says how much to ask Redis for:
+    /// with `lease` (a request that takes cells due now), enough to top the lease up.
+    pub(crate) fn decide(
+        &self,
+        key: &[u8],
+        n: u32,
+        cells: Cells,
+        now: Timestamp,
+        lease: bool,
+    ) -> Local {
+        if let Some(entry) = self.shard(key).get_mut(key) {
+            return self.decide_entry(entry, n, cells, now, lease);
+        }
+        if !lease || self.lease <= n {
+            return Local::Ask { take: n };
+        }
+        // A new key: remember that its first lease is on its way.
+        self.update(key, now, |entry| self.top_up(entry, n, now))
+            .unwrap_or(Local::Ask { take: n })
+    }
+
+    fn decide_entry(
+        &self,
+        entry: &mut Entry,
+        n: u32,
+        cells: Cells,
+        now: Timestamp,
+        lease: bool,
+    ) -> Local {
         if entry.cells >= n && entry.lease_expires > now {
             entry.cells -= n;
             return Local::Spent {
                 reset: entry.known_tat - now,
+                refill: self.refill(entry, cells, now),
             };
         }
         let fits_at = entry.known_tat + cells.interval * n;
@@ -97,7 +134,51 @@ impl LocalTable {
                 wait: fits_at - limit,
             };
         }
-        Local::Unknown
+        if lease {
+            self.top_up(entry, n, now)
+        } else {
+            Local::Ask { take: n }
+        }
+    }
+
+    /// A round trip for `n` cells that also tops the lease up to its size, unless
+    /// another is on its way (then it takes `n` only).
+    fn top_up(&self, entry: &mut Entry, n: u32, now: Timestamp) -> Local {
+        let held = if entry.lease_expires > now {
+            entry.cells
+        } else {
+            0
+        };
+        let take = n.max(self.lease.saturating_sub(held));
+        if take == n || entry.leasing_until > now {
+            return Local::Ask { take: n };
+        }
+        entry.leasing_until = now + self.timeout;
+        Local::Ask { take }
+    }
+
+    /// How many cells to top `entry`'s lease up by now: none while more than half of it
+    /// is left, while another top-up is on its way, or while Redis (as last known) has
+    /// no cell to give; else up to the lease's size.
+    fn refill(&self, entry: &mut Entry, cells: Cells, now: Timestamp) -> u32 {
+        if entry.cells > self.lease / 2
+            || entry.leasing_until > now
+            || entry.known_tat + cells.interval > now + cells.capacity
+        {
+            return 0;
+        }
+        entry.leasing_until = now + self.timeout;
+        self.lease - entry.cells
+    }
+
+    /// The top-up of `key`'s lease started at `started` is over (its cells, if any,
+    /// already given to [`lease`](Self::lease)): the next may start.
+    pub(crate) fn lease_ended(&self, key: &[u8], started: Timestamp) {
+        if let Some(entry) = self.shard(key).get_mut(key) {
+            if entry.leasing_until == started + self.timeout {
+                entry.leasing_until = Timestamp::ZERO;
+            }
+        }
     }
 
     /// Redis's TAT for `key` is at least `tat` (on the local timeline).
@@ -106,16 +187,10 @@ impl LocalTable {
     }
 
     /// Redis granted `cells` more than the request used, to spend until `expires`. A
-    /// lease never holds more than `max` cells (the bound on what an instance can carry
-    /// from one window into the next).
-    pub(crate) fn lease(
-        &self,
-        key: &[u8],
-        cells: u32,
-        max: u32,
-        expires: Timestamp,
-        now: Timestamp,
-    ) {
+    /// lease never holds more than the lease's size (the bound on what an instance can
+    /// carry from one window into the next).
+    pub(crate) fn lease(&self, key: &[u8], cells: u32, expires: Timestamp, now: Timestamp) {
+        let max = self.lease;
         self.update(key, now, |e| {
             let held = if e.lease_expires > now { e.cells } else { 0 };
             e.cells = held.saturating_add(cells).min(max);
@@ -123,21 +198,23 @@ impl LocalTable {
         });
     }
 
-    fn update(&self, key: &[u8], now: Timestamp, f: impl FnOnce(&mut Entry)) {
+    /// Applies `f` to `key`'s entry, made when missing; `None` when the table is full
+    /// of live entries (it then stops remembering new keys, and stays correct).
+    fn update<R>(&self, key: &[u8], now: Timestamp, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let mut shard = self.shard(key);
         if let Some(entry) = shard.get_mut(key) {
-            f(entry);
-            return;
+            return Some(f(entry));
         }
         if shard.len() >= self.per_shard {
             shard.retain(|_, e| !e.is_idle(now));
             if shard.len() >= self.per_shard {
-                return; // full of live entries: stop remembering, stay correct
+                return None;
             }
         }
         let mut entry = Entry::default();
-        f(&mut entry);
+        let r = f(&mut entry);
         shard.insert(key.to_vec(), entry);
+        Some(r)
     }
 
     /// Keys remembered now.
@@ -163,33 +240,130 @@ mod tests {
         capacity: Duration::from_millis(200),
     };
 
+    /// A refill's round trip takes at most this.
+    const TIMEOUT: Duration = Duration::from_millis(50);
+
+    /// 10 per second, burst 20.
+    const WIDE: Cells = Cells {
+        interval: Duration::from_millis(100),
+        capacity: Duration::from_secs(2),
+    };
+
+    fn spend(t: &LocalTable, now: Timestamp) -> u32 {
+        match t.decide(b"k", 1, WIDE, now, true) {
+            Local::Spent { refill, .. } => refill,
+            other => panic!("not spent from the lease: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_call_that_spends_half_a_lease_starts_one_refill_up_to_its_size() {
+        let t = LocalTable::new(100, 8, TIMEOUT);
+        // Redis's TAT 1 s ahead: 10 cells of the bucket left to give.
+        t.saw(b"k", ms(1_000), ms(0));
+        t.lease(b"k", 8, ms(1_000), ms(0));
+        for _ in 0..3 {
+            assert_eq!(spend(&t, ms(0)), 0, "more than half left");
+        }
+        assert_eq!(spend(&t, ms(0)), 4, "4 left: top up by 4 to 8");
+        assert_eq!(spend(&t, ms(0)), 0, "one refill in flight at a time");
+        assert_eq!(spend(&t, ms(49)), 0, "still in flight until its deadline");
+        assert_eq!(
+            spend(&t, ms(50)),
+            7,
+            "its deadline passed: 1 left, 7 to ask"
+        );
+        // The first refill's late end leaves the second in flight; the second's ends it.
+        t.lease_ended(b"k", ms(0));
+        assert_eq!(spend(&t, ms(50)), 0);
+        t.lease_ended(b"k", ms(50));
+        t.lease(b"k", 6, ms(1_000), ms(50));
+        assert_eq!(spend(&t, ms(50)), 0);
+        assert_eq!(
+            spend(&t, ms(50)),
+            4,
+            "the refill's end lets the next one start"
+        );
+    }
+
+    #[test]
+    fn one_round_trip_at_a_time_tops_a_lease_up_so_no_cell_granted_is_dropped() {
+        let t = LocalTable::new(100, 8, TIMEOUT);
+        assert_eq!(t.decide(b"k", 1, WIDE, ms(0), true), Local::Ask { take: 8 });
+        assert_eq!(
+            t.decide(b"k", 1, WIDE, ms(0), true),
+            Local::Ask { take: 1 },
+            "the first lease is on its way: a concurrent ask takes its own cell only"
+        );
+        assert_eq!(
+            t.decide(b"j", 1, WIDE, ms(0), false),
+            Local::Ask { take: 1 },
+            "a request that may wait takes no lease"
+        );
+        t.lease(b"k", 7, ms(1_000), ms(0));
+        t.lease_ended(b"k", ms(0));
+        let refills: Vec<u32> = (0..7).map(|_| spend(&t, ms(0))).collect();
+        assert_eq!(refills, [0, 0, 4, 0, 0, 0, 0], "half spent: one refill");
+        t.lease_ended(b"k", ms(0)); // it failed: no cells
+        assert_eq!(
+            t.decide(b"k", 3, WIDE, ms(0), true),
+            Local::Ask { take: 8 },
+            "empty: 3 for the request, 5 to top the lease up"
+        );
+        t.lease(b"k", 5, ms(1_000), ms(0));
+        t.lease_ended(b"k", ms(0));
+        assert_eq!(
+            t.decide(b"k", 6, WIDE, ms(0), true),
+            Local::Ask { take: 6 },
+            "5 held, 6 asked: only 3 more fit in the lease, less than the request"
+        );
+    }
+
+    #[test]
+    fn no_refill_starts_while_redis_has_no_cell_to_give() {
+        let t = LocalTable::new(100, 4, TIMEOUT);
+        // The TAT is at the full bucket's edge: the next cell is due 100 ms from now.
+        t.saw(b"k", ms(2_000), ms(0));
+        t.lease(b"k", 4, ms(1_000), ms(0));
+        assert_eq!(spend(&t, ms(0)), 0);
+        assert_eq!(
+            spend(&t, ms(99)),
+            0,
+            "2 left, but no cell fits on Redis yet"
+        );
+        assert_eq!(spend(&t, ms(100)), 3, "one cell fits: 1 left, top up by 3");
+    }
+
     #[test]
     fn a_known_tat_refuses_exactly_what_redis_would() {
-        let t = LocalTable::new(100);
-        assert_eq!(t.decide(b"k", 1, CELLS, ms(0)), Local::Unknown);
+        let t = LocalTable::new(100, 1, TIMEOUT);
+        assert_eq!(
+            t.decide(b"k", 1, CELLS, ms(0), true),
+            Local::Ask { take: 1 }
+        );
         // TAT 250 ms: at 10 ms, one cell needs TAT + 100 <= now + 200, so 140 ms more.
         t.saw(b"k", ms(250), ms(0));
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(10)),
+            t.decide(b"k", 1, CELLS, ms(10), true),
             Local::Limited {
                 wait: Duration::from_millis(140)
             }
         );
         assert_eq!(
-            t.decide(b"k", 2, CELLS, ms(10)),
+            t.decide(b"k", 2, CELLS, ms(10), true),
             Local::Limited {
                 wait: Duration::from_millis(240)
             },
             "a larger request waits longer"
         );
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(150)),
-            Local::Unknown,
+            t.decide(b"k", 1, CELLS, ms(150), true),
+            Local::Ask { take: 1 },
             "one fits now"
         );
         t.saw(b"k", ms(100), ms(150));
         assert_eq!(
-            t.decide(b"k", 2, CELLS, ms(150)),
+            t.decide(b"k", 2, CELLS, ms(150), true),
             Local::Limited {
                 wait: Duration::from_millis(100)
             },
@@ -199,43 +373,45 @@ mod tests {
 
     #[test]
     fn a_lease_is_spent_then_expires_and_never_exceeds_its_bound() {
-        let t = LocalTable::new(100);
-        t.saw(b"k", ms(300), ms(0));
-        t.lease(b"k", 3, 4, ms(100), ms(0));
+        let t = LocalTable::new(100, 4, TIMEOUT);
+        // A TAT a full bucket ahead: Redis has no cell to give, so no refill.
+        t.saw(b"k", ms(200), ms(0));
+        t.lease(b"k", 3, ms(100), ms(0));
         for _ in 0..3 {
             assert_eq!(
-                t.decide(b"k", 1, CELLS, ms(0)),
+                t.decide(b"k", 1, CELLS, ms(0), true),
                 Local::Spent {
-                    reset: Duration::from_millis(300)
+                    reset: Duration::from_millis(200),
+                    refill: 0,
                 }
             );
         }
         assert!(matches!(
-            t.decide(b"k", 1, CELLS, ms(0)),
+            t.decide(b"k", 1, CELLS, ms(0), true),
             Local::Limited { .. }
         ));
-        t.lease(b"k", 3, 4, ms(100), ms(0));
-        t.lease(b"k", 3, 4, ms(100), ms(0)); // 6 offered, 4 kept
+        t.lease(b"k", 3, ms(100), ms(0));
+        t.lease(b"k", 3, ms(100), ms(0)); // 6 offered, 4 kept
         for _ in 0..4 {
             assert!(matches!(
-                t.decide(b"k", 1, CELLS, ms(0)),
+                t.decide(b"k", 1, CELLS, ms(0), true),
                 Local::Spent { .. }
             ));
         }
         assert!(!matches!(
-            t.decide(b"k", 1, CELLS, ms(0)),
+            t.decide(b"k", 1, CELLS, ms(0), true),
             Local::Spent { .. }
         ));
-        t.lease(b"k", 2, 4, ms(100), ms(0));
+        t.lease(b"k", 2, ms(100), ms(0));
         assert!(
-            !matches!(t.decide(b"k", 1, CELLS, ms(100)), Local::Spent { .. }),
+            !matches!(t.decide(b"k", 1, CELLS, ms(100), true), Local::Spent { .. }),
             "expired"
         );
     }
 
     #[test]
     fn a_full_table_forgets_idle_keys_and_refuses_to_grow_past_its_bound() {
-        let t = LocalTable::new(16); // one key per shard
+        let t = LocalTable::new(16, 1, TIMEOUT); // one key per shard
         for i in 0..1_000u32 {
             t.saw(&i.to_be_bytes(), ms(10), ms(0));
         }
@@ -246,7 +422,7 @@ mod tests {
         }
         assert!(t.len() <= 16);
         assert!((1_000..1_100u32).any(|i| matches!(
-            t.decide(&i.to_be_bytes(), 1, CELLS, ms(25)),
+            t.decide(&i.to_be_bytes(), 1, CELLS, ms(25), true),
             Local::Limited { .. }
         )));
     }

@@ -7,7 +7,7 @@ use tollgate_core::Reason;
 
 /// How a decision was reached, one counter each: (name, help).
 #[cfg(feature = "metrics")]
-pub(crate) const EVENTS: [(&str, &str); 5] = [
+pub(crate) const EVENTS: [(&str, &str); Event::COUNT] = [
     (
         "tollgate_redis_round_trips_total",
         "Decisions that went to Redis",
@@ -38,6 +38,10 @@ pub(crate) enum Event {
     Failure = 2,
     Failover = 3,
     Recovery = 4,
+}
+
+impl Event {
+    pub(crate) const COUNT: usize = 5;
 }
 
 /// The handles of one limiter, registered when it is built; zero-sized without the
