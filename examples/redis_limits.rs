@@ -64,7 +64,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let elapsed = start.elapsed().as_secs_f64();
         let trips: u64 = instances.iter().map(|l| l.snapshot().round_trips).sum();
         // Leased: + N x k, the cells each instance may hold when the window opens.
-        let held = if lease > 1 { 3.0 * f64::from(lease) } else { 0.0 };
+        let held = if lease > 1 {
+            3.0 * f64::from(lease)
+        } else {
+            0.0
+        };
         let bound = 20.0 + 100.0 * elapsed + held;
         println!(
             "{mode:>15}: {} admitted (bound {bound:.0}), {trips} round trips",

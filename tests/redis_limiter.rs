@@ -355,6 +355,30 @@ fn a_redis_cluster_shares_each_key_across_instances() {
                 >= 2,
             "the hash tags spread keys over shards"
         );
+        // Three instances hammering one key for a bounded time, exact and leased: the
+        // same shared bound as on one Redis.
+        let quota = Quota::per_second(200).burst(20).unwrap();
+        for (prefix, k) in [("hammer-exact", 1), ("hammer-leased", 5)] {
+            let mut limiters = Vec::new();
+            for _ in 0..3 {
+                let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+                let conn = client.get_async_connection().await.unwrap();
+                limiters.push(
+                    RedisRateLimiter::builder(quota, conn)
+                        .timeout(PATIENT)
+                        .prefix(prefix)
+                        .unwrap()
+                        .lease(k)
+                        .unwrap()
+                        .build()
+                        .unwrap(),
+                );
+            }
+            let (admitted, elapsed) = hammer(limiters.clone(), Duration::from_millis(1000)).await;
+            let held = if k > 1 { 3 * u64::from(k) } else { 0 };
+            assert_within_bound(admitted, elapsed, quota, held);
+            assert!(limiters.iter().all(|l| l.snapshot().failures == 0));
+        }
     });
 }
 
