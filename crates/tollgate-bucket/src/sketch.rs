@@ -123,6 +123,46 @@ impl Sketch {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+
+    /// The rows are mixed apart: structured hashes (consecutive integers) spread evenly
+    /// over each row, and keys that share a cell in one row almost never share one in
+    /// another (the sketch's false-refusal formula assumes independent rows).
+    #[test]
+    fn each_row_spreads_keys_evenly_and_independently_of_the_others() {
+        let sketch = Sketch::new(4, 256);
+        let column = |hash: u64, row: usize| {
+            let base = &sketch.cells[row * 256] as *const AtomicU64;
+            (sketch.cell(hash, row) as *const AtomicU64 as usize - base as usize) / 8
+        };
+        let keys = 0..8_192u64;
+        for row in 0..4 {
+            let mut load = [0u32; 256];
+            for key in keys.clone() {
+                load[column(key, row)] += 1;
+            }
+            // 32 per cell on average; a fair spread stays well under twice that.
+            let (min, max) = (load.iter().min().unwrap(), load.iter().max().unwrap());
+            assert!(
+                *min >= 10 && *max <= 64,
+                "row {row}: loads from {min} to {max}"
+            );
+        }
+        let (mut shared, mut both) = (0u32, 0u32);
+        for a in 0..1_024u64 {
+            for b in a + 1..1_024 {
+                if column(a, 0) == column(b, 0) {
+                    shared += 1;
+                    both += u32::from((1..4).any(|row| column(a, row) == column(b, row)));
+                }
+            }
+        }
+        // About 2,000 pairs share a cell of row 0; by chance, 3 in 256 of them share
+        // one of another row.
+        assert!(
+            shared > 1_000 && both * 256 <= 8 * shared,
+            "{both} of {shared}"
+        );
+    }
     use super::*;
 
     fn quota(burst: u32) -> Quota {

@@ -231,8 +231,24 @@ fn bound_is_split_across_shards() {
     for key in 0..10_000u64 {
         let _ = limiter.check_key(&key);
     }
-    assert!(limiter.len() <= 10);
+    // 10 keys over 8 shards: two of 2, six of 1, and a flood fills every one.
+    assert_eq!(limiter.len(), 10);
+    assert!(!limiter.is_empty());
     assert!(format!("{limiter:?}").contains("shards: 8"));
+}
+
+#[test]
+fn a_builder_shows_its_settings_and_a_limiter_its_name() {
+    let quota = Quota::per_second(1).build().unwrap();
+    let builder = KeyedRateLimiter::<u8>::builder(quota)
+        .max_keys(77)
+        .name("per-ip");
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.starts_with("KeyedBuilder") && shown.contains("max_keys: 77"),
+        "{shown}"
+    );
+    assert_eq!(builder.build().unwrap().name(), Some("per-ip"));
 }
 
 #[test]

@@ -384,3 +384,36 @@ impl<K, C: fmt::Debug> fmt::Debug for KeyedRateLimiter<K, C> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quota;
+
+    #[test]
+    fn max_bytes_adds_the_tables_the_fixed_parts_and_the_name() {
+        let quota = Quota::per_second(1).build().unwrap();
+        let build = |name: Option<&str>| {
+            let builder = KeyedRateLimiter::<u64>::builder(quota)
+                .max_keys(100)
+                .shards(4)
+                .when_full(WhenFull::Reject);
+            match name {
+                Some(name) => builder.name(name),
+                None => builder,
+            }
+            .build()
+            .unwrap()
+        };
+        let fixed = std::mem::size_of::<Shared<u64>>() + 4 * std::mem::size_of::<Shard<u64>>();
+        assert_eq!(
+            build(None).max_bytes(),
+            4 * Shard::<u64>::max_bytes(25, 1) + fixed
+        );
+        // A name: its text and the `Arc`'s two counts.
+        assert_eq!(
+            build(Some("abc")).max_bytes() - build(None).max_bytes(),
+            3 + 16
+        );
+    }
+}

@@ -211,3 +211,27 @@ impl<K> Table<K> {
         self.next_evictable.fetch_min(tat, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bound's formula, term by term: hashbrown's buckets for `cap` keys (at least
+    /// 4, else the power of two above `cap x 8/7`), doubled, each an entry and a control
+    /// byte, one group of control bytes and alignment, and the quota list doubled.
+    #[test]
+    fn max_bytes_counts_every_term_of_the_table() {
+        let entry = std::mem::size_of::<Entry<u64>>() + 1;
+        let quota = std::mem::size_of::<Quota>();
+        let table = |buckets: usize| 2 * buckets * entry + 64;
+        assert_eq!(Shard::<u64>::max_bytes(0, 1), table(4) + 2 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(3, 1), table(4) + 2 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(4, 1), table(8) + 2 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(7, 1), table(8) + 2 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(8, 1), table(16) + 2 * quota);
+        // 100 keys: 114 buckets at 7/8 load, rounded up to 128.
+        assert_eq!(Shard::<u64>::max_bytes(100, 3), table(128) + 6 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(112, 1), table(128) + 2 * quota);
+        assert_eq!(Shard::<u64>::max_bytes(113, 1), table(256) + 2 * quota);
+    }
+}
