@@ -296,24 +296,33 @@ mod tests {
             "the first lease is on its way: a concurrent ask takes its own cell only"
         );
         assert_eq!(
+            t.decide(b"k", 1, WIDE, ms(49), true),
+            Local::Ask { take: 1 }
+        );
+        assert_eq!(
+            t.decide(b"k", 1, WIDE, ms(50), true),
+            Local::Ask { take: 8 },
+            "its deadline passed: it is over, answered or not"
+        );
+        assert_eq!(
             t.decide(b"j", 1, WIDE, ms(0), false),
             Local::Ask { take: 1 },
             "a request that may wait takes no lease"
         );
-        t.lease(b"k", 7, ms(1_000), ms(0));
-        t.lease_ended(b"k", ms(0));
-        let refills: Vec<u32> = (0..7).map(|_| spend(&t, ms(0))).collect();
+        t.lease(b"k", 7, ms(1_000), ms(50));
+        t.lease_ended(b"k", ms(50));
+        let refills: Vec<u32> = (0..7).map(|_| spend(&t, ms(50))).collect();
         assert_eq!(refills, [0, 0, 4, 0, 0, 0, 0], "half spent: one refill");
-        t.lease_ended(b"k", ms(0)); // it failed: no cells
+        t.lease_ended(b"k", ms(50)); // it failed: no cells
         assert_eq!(
-            t.decide(b"k", 3, WIDE, ms(0), true),
+            t.decide(b"k", 3, WIDE, ms(50), true),
             Local::Ask { take: 8 },
             "empty: 3 for the request, 5 to top the lease up"
         );
-        t.lease(b"k", 5, ms(1_000), ms(0));
-        t.lease_ended(b"k", ms(0));
+        t.lease(b"k", 5, ms(1_000), ms(50));
+        t.lease_ended(b"k", ms(50));
         assert_eq!(
-            t.decide(b"k", 6, WIDE, ms(0), true),
+            t.decide(b"k", 6, WIDE, ms(50), true),
             Local::Ask { take: 6 },
             "5 held, 6 asked: only 3 more fit in the lease, less than the request"
         );
@@ -407,6 +416,61 @@ mod tests {
             !matches!(t.decide(b"k", 1, CELLS, ms(100), true), Local::Spent { .. }),
             "expired"
         );
+        // Cells expiring at the instant a new lease comes are not carried into it.
+        t.lease(b"k", 3, ms(200), ms(100));
+        for _ in 0..3 {
+            assert!(matches!(
+                t.decide(b"k", 1, CELLS, ms(100), true),
+                Local::Spent { .. }
+            ));
+        }
+        assert!(!matches!(
+            t.decide(b"k", 1, CELLS, ms(100), true),
+            Local::Spent { .. }
+        ));
+    }
+
+    #[test]
+    fn only_an_idle_entry_makes_room_a_limited_key_or_a_live_lease_stays() {
+        let t = LocalTable::new(1, 4, TIMEOUT); // one shard of one key
+        t.saw(b"a", ms(300), ms(0));
+        t.saw(b"b", ms(300), ms(100));
+        assert!(
+            matches!(
+                t.decide(b"a", 1, CELLS, ms(100), true),
+                Local::Limited { .. }
+            ),
+            "a key still limited is kept"
+        );
+        assert_eq!(t.len(), 1, "the new key is not remembered");
+        // Past its TAT, but with leased cells left: kept until the lease expires.
+        t.lease(b"a", 2, ms(500), ms(100));
+        t.saw(b"b", ms(900), ms(400));
+        assert!(matches!(
+            t.decide(b"a", 1, CELLS, ms(400), true),
+            Local::Spent { .. }
+        ));
+        // Expired lease, TAT passed: idle, and it makes room.
+        t.saw(b"b", ms(900), ms(600));
+        assert_eq!(
+            t.decide(b"a", 1, CELLS, ms(600), false),
+            Local::Ask { take: 1 }
+        );
+        assert!(matches!(
+            t.decide(b"b", 1, CELLS, ms(600), true),
+            Local::Limited { .. }
+        ));
+        // A spent lease (no cells) is idle once its TAT passes, expired or not.
+        t.lease(b"b", 1, ms(5_000), ms(600));
+        assert!(matches!(
+            t.decide(b"b", 1, CELLS, ms(1_000), true),
+            Local::Spent { .. }
+        ));
+        t.saw(b"c", ms(2_000), ms(1_000));
+        assert!(matches!(
+            t.decide(b"c", 1, CELLS, ms(1_000), true),
+            Local::Limited { .. }
+        ));
     }
 
     #[test]
@@ -415,7 +479,7 @@ mod tests {
         for i in 0..1_000u32 {
             t.saw(&i.to_be_bytes(), ms(10), ms(0));
         }
-        assert!(t.len() <= 16, "{}", t.len());
+        assert_eq!(t.len(), 16, "every shard filled, none past its bound");
         // Once their TATs pass, the entries are idle and make room.
         for i in 1_000..1_100u32 {
             t.saw(&i.to_be_bytes(), ms(500), ms(20));

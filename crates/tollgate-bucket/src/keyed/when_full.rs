@@ -2,6 +2,8 @@
 
 use tollgate_core::ConfigError;
 
+use crate::sketch::MAX_ROWS;
+
 /// What a keyed limiter does with a new key when its shard of the table is full and
 /// every key in it is still active (none can be evicted without changing a decision).
 ///
@@ -122,7 +124,7 @@ impl WhenFull {
 
     /// The sketch's rows and cells per row, validated.
     pub(crate) fn sketch_shape(bytes: usize, rows: u32) -> Result<(usize, usize), ConfigError> {
-        if !(1..=16).contains(&rows) {
+        if !(1..=MAX_ROWS as u32).contains(&rows) {
             return Err(ConfigError::new(
                 "when_full.rows",
                 format!("must be between 1 and 16, got {rows}"),
