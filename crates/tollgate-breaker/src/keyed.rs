@@ -314,7 +314,8 @@ impl<K, C: Clock> KeyedBreakersBuilder<K, C> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
 

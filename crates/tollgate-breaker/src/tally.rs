@@ -88,7 +88,8 @@ fn stripe() -> usize {
     0
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
 

@@ -126,7 +126,8 @@ impl Sketch {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
 
     /// The rows are mixed apart: hashes spread evenly over each row, and keys that

@@ -326,6 +326,12 @@ mod tests {
             Local::Ask { take: 6 },
             "5 held, 6 asked: only 3 more fit in the lease, less than the request"
         );
+        // Cells that expire now are not held: the top-up asks for the whole lease.
+        t.lease(b"e", 2, ms(100), ms(0));
+        assert_eq!(
+            t.decide(b"e", 1, WIDE, ms(100), true),
+            Local::Ask { take: 8 }
+        );
     }
 
     #[test]
