@@ -78,14 +78,19 @@ fn main() {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let leased = RedisRateLimiter::builder(quota, conn.clone())
-            .prefix("bench-leased")
-            .unwrap()
-            .lease(64)
-            .unwrap()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        // Leased: a round trip about every k/2 decisions of a key (the refill ahead),
+        // so k sets how much of the time goes to Redis.
+        let leased = |k: u32| {
+            RedisRateLimiter::builder(quota, conn.clone())
+                .prefix(format!("bench-leased-{k}"))
+                .unwrap()
+                .lease(k)
+                .unwrap()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap()
+        };
+        let (leased_64, leased_1024) = (leased(64), leased(1024));
         let local = Arc::new(KeyedRateLimiter::<u64>::builder(quota).build().unwrap());
         println!("| callers | limiter | decisions/s | p50 | p99 |");
         println!("|---:|---|---:|---:|---:|");
@@ -113,14 +118,19 @@ fn main() {
                 }
             })
             .await;
-            let l = leased.clone();
-            let leased_cell = measure(callers, run, move |i| {
-                let decided = l.check_key(&(i % keys));
-                async move {
-                    assert!(decided.await.is_ok());
-                }
-            })
-            .await;
+            let mut leased_cells = Vec::new();
+            for leased in [&leased_64, &leased_1024] {
+                let l = leased.clone();
+                leased_cells.push(
+                    measure(callers, run, move |i| {
+                        let decided = l.check_key(&(i % keys));
+                        async move {
+                            assert!(decided.await.is_ok());
+                        }
+                    })
+                    .await,
+                );
+            }
             let l = Arc::clone(&local);
             let local_cell = measure(callers, run, move |i| {
                 let decided = l.check_key(&(i % keys)).is_ok();
@@ -132,7 +142,8 @@ fn main() {
             for (name, (rate, p50, p99)) in [
                 ("INCR+EXPIRE floor", floor),
                 ("tollgate-redis exact", exact_cell),
-                ("tollgate-redis leased (k = 64)", leased_cell),
+                ("tollgate-redis leased (k = 64)", leased_cells[0]),
+                ("tollgate-redis leased (k = 1024)", leased_cells[1]),
                 ("local KeyedRateLimiter", local_cell),
             ] {
                 println!("| {callers} | {name} | {rate:.0} | {p50:?} | {p99:?} |");

@@ -102,4 +102,40 @@ macro_rules! display_key {
     )*};
 }
 
-display_key!(u32, u64, i64, IpAddr, Ipv4Addr, Ipv6Addr);
+display_key!(IpAddr, Ipv4Addr, Ipv6Addr);
+
+macro_rules! integer_key {
+    ($($t:ty),*) => {$(
+        impl KeyBytes for $t {
+            fn write_bytes(&self, out: &mut Vec<u8>) {
+                // As `Display` writes it, without the formatting machinery.
+                out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+            }
+        }
+    )*};
+}
+
+integer_key!(u32, u64, i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(key: &(impl KeyBytes + ?Sized)) -> String {
+        let mut out = Vec::new();
+        key.write_bytes(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn integers_and_addresses_write_as_display_does() {
+        for n in [0, 7, -1, i64::MIN, i64::MAX] {
+            assert_eq!(bytes(&n), n.to_string());
+        }
+        assert_eq!(bytes(&u64::MAX), u64::MAX.to_string());
+        assert_eq!(bytes(&u32::MAX), "4294967295");
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(bytes(&ip), "2001:db8::1");
+        assert_eq!(bytes("key"), "key");
+    }
+}

@@ -205,6 +205,7 @@ where
             script: script::gcra(),
             quota: self.quota,
             units,
+            cells: units.cells(self.quota),
             prefix: self.prefix,
             max_key_len: self.max_key_len,
             timeout: self.timeout,

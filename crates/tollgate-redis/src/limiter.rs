@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -39,6 +41,8 @@ pub(crate) struct Inner<Conn, C> {
     pub(crate) script: Script,
     pub(crate) quota: Quota,
     pub(crate) units: Units,
+    /// The quota as the script's unit rounds it.
+    pub(crate) cells: Cells,
     pub(crate) prefix: String,
     pub(crate) max_key_len: usize,
     pub(crate) timeout: Duration,
@@ -79,7 +83,7 @@ impl Units {
     }
 
     /// The quota's interval and capacity as the script rounds them.
-    fn cells(self, quota: Quota) -> Cells {
+    pub(crate) fn cells(self, quota: Quota) -> Cells {
         let interval = self.to_duration(self.interval);
         Cells {
             interval,
@@ -213,8 +217,7 @@ where
         }
         // A request that may wait takes only its own cells: a lease is for cells due now.
         let lease = slack.is_zero() && n > 0;
-        let cells = inner.units.cells(inner.quota);
-        let (decision, refill) = match inner.local.decide(key, n, cells, now, lease) {
+        let (decision, refill) = match inner.local.decide(key, n, inner.cells, now, lease) {
             Local::Limited { wait } if wait > slack => (Err(refused(wait, slack, policy)), 0),
             Local::Spent { reset, refill } => (Ok(inner.admitted(now, reset)), refill),
             Local::Limited { .. } => return self.ask(key, n),
@@ -425,7 +428,7 @@ where
         slack: Duration,
     ) -> Result<(Admitted, Duration), Rejection> {
         let units = self.units;
-        let cells = units.cells(self.quota);
+        let cells = self.cells;
         match reply {
             Reply::Granted {
                 cells: granted,
@@ -522,7 +525,7 @@ where
         let decided = match self.begin(key, 1, now, slack) {
             Next::Done(Ok(admitted)) => return Decision::Admit(admitted),
             Next::Done(Err(rejection)) => return Decision::Reject(rejection),
-            next => next.finish(1, now, slack),
+            next => next.remote(1, now, slack),
         };
         Decision::Later(Box::pin(async move {
             match decided.await {
@@ -559,9 +562,18 @@ where
     Conn: ConnectionLike + Clone + Send + Sync + 'static,
     C: Clock,
 {
+    /// The decision as a future: ready when taken locally; else [`remote`](Self::remote),
+    /// boxed (a round trip's state is large, and it waits for the network anyway).
+    fn finish(self, n: u32, now: Timestamp, slack: Duration) -> Answer {
+        match self {
+            Next::Done(decision) => Answer::Ready(Some(decision)),
+            next => Answer::Remote(Box::pin(next.remote(n, now, slack))),
+        }
+    }
+
     /// The decision: as taken locally (starting the lease's refill), or by Redis, and
     /// then its wait (wait mode).
-    async fn finish(self, n: u32, now: Timestamp, slack: Duration) -> Result<Admitted, Rejection> {
+    async fn remote(self, n: u32, now: Timestamp, slack: Duration) -> Result<Admitted, Rejection> {
         let (inner, key, take) = match self {
             Next::Done(decision) => return decision,
             Next::Refill {
@@ -582,6 +594,25 @@ where
                 Ok(admitted)
             }
             other => other.map(|(admitted, _)| admitted),
+        }
+    }
+}
+
+/// What `check_key` returns: a decision taken locally, or the round trip that takes it.
+enum Answer {
+    Ready(Option<Result<Admitted, Rejection>>),
+    Remote(Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Result<Admitted, Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Ready(decision) => {
+                Poll::Ready(decision.take().expect("polled after it completed"))
+            }
+            Answer::Remote(future) => future.as_mut().poll(cx),
         }
     }
 }

@@ -6,9 +6,11 @@
 //! table is bounded, and a full table simply stops remembering new keys.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use foldhash::quality::RandomState;
 
 use tollgate_core::Timestamp;
 
@@ -55,7 +57,10 @@ pub(crate) struct Cells {
     pub(crate) capacity: Duration,
 }
 
-type Shard = Mutex<HashMap<Vec<u8>, Entry>>;
+/// One lock's keys, hashed by foldhash (seeded per process): a key chosen to collide
+/// costs an attacker as much as any other.
+type Map = HashMap<Vec<u8>, Entry, RandomState>;
+type Shard = Mutex<Map>;
 
 /// Sharded, bounded map of key -> [`Entry`].
 #[derive(Debug)]
@@ -73,15 +78,15 @@ impl LocalTable {
     pub(crate) fn new(max_keys: usize, lease: u32, timeout: Duration) -> Self {
         let shards = 16.min(max_keys.max(1));
         Self {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Map::default())).collect(),
             per_shard: max_keys.div_ceil(shards),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             lease,
             timeout,
         }
     }
 
-    fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
+    fn shard(&self, key: &[u8]) -> MutexGuard<'_, Map> {
         let i = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
         // A poisoned lock only means another caller panicked mid-update of plain
         // numbers: the map is still consistent enough for a cache.
