@@ -234,4 +234,30 @@ mod tests {
         assert_eq!(Shard::<u64>::max_bytes(112, 1), table(128) + 2 * quota);
         assert_eq!(Shard::<u64>::max_bytes(113, 1), table(256) + 2 * quota);
     }
+
+    /// The 16 bits of an entry's quota index hold `MAX_QUOTAS` quotas: a shard that
+    /// keeps that many gives the next new quota's key the default.
+    #[test]
+    fn a_shard_keeps_at_most_max_quotas_and_then_gives_the_default() {
+        let quota = |count: u32| Quota::per_second(count).build().unwrap();
+        let mut table = Table::<u64> {
+            entries: HashTable::new(),
+            quotas: (1..MAX_QUOTAS as u32).map(quota).collect(),
+            epoch: 0,
+            next_evictable: AtomicU64::new(0),
+        };
+        let last = quota(1_000_000);
+        assert_eq!(
+            table.intern(last),
+            (MAX_QUOTAS - 1, last),
+            "the last that fits"
+        );
+        assert_eq!(table.intern(last), (MAX_QUOTAS - 1, last), "found again");
+        assert_eq!(
+            table.intern(quota(2_000_000)),
+            (0, quota(1)),
+            "full: the default"
+        );
+        assert_eq!(table.quotas.len(), MAX_QUOTAS);
+    }
 }

@@ -145,3 +145,23 @@ impl WhenFull {
         Ok((rows, 1 << (usize::BITS - 1 - per_row.leading_zeros())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_sketch_has_four_rows_of_four_cells_per_key_rounded_up() {
+        let bytes = |max_keys: usize| match WhenFull::default_for(max_keys) {
+            WhenFull::Sketch { bytes, rows } => {
+                assert_eq!(rows, DEFAULT_ROWS);
+                bytes
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bytes(1_000), 1_024 * 4 * 8 * 4);
+        assert_eq!(bytes(1_024), 1_024 * 4 * 8 * 4);
+        // Past the largest power of two: 2^40 keys' worth, saturating.
+        assert_eq!(bytes(usize::MAX), (1usize << 40) * 4 * 8 * 4);
+    }
+}
