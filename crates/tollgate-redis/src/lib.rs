@@ -17,7 +17,7 @@
 //! | mode | round trips | in any window of length T, all instances together admit at most |
 //! |---|---|---|
 //! | exact (default) | one per decision, except keys known to be limited | `burst + rate x T` |
-//! | leased (`lease(k)`) | about two per `k` decisions per instance, made ahead: no decision waits for them | `burst + rate x T + N x k` |
+//! | leased (`lease(k)`) | about two per `k` decisions per instance, made ahead: none waits while half a lease outlasts a round trip | `burst + rate x T + N x k` |
 //!
 //! **Exact.** Each decision is one Lua script (`EVALSHA`, reloaded on `NOSCRIPT`) that
 //! reads Redis `TIME`, so instances with skewed clocks still decide on one clock, and
@@ -28,11 +28,12 @@
 //!
 //! **Leased.** A round trip takes up to `k` cells at once (as many as fit, at least the
 //! request's); the instance spends the rest locally. The decision that spends half of
-//! a key's lease tops it up again in the background, so that a steady caller finds
-//! cells and never waits for Redis after its first decision. Only one top-up of a key
-//! is on its way at a time, and it asks for no more than the lease has room for, so no
-//! cell taken from Redis is dropped unspent (other requests of the key meanwhile take
-//! their own cells only).
+//! a key's lease tops it up again in the background, so that a caller finds cells and
+//! does not wait for Redis after its first decision, as long as `k / 2` cells last
+//! longer than a round trip (choose `k` above twice the key's rate times the round
+//! trip). Only one top-up of a key is on its way at a time, and it asks for no more
+//! than the lease has room for, so no cell taken from Redis is dropped unspent (other
+//! requests of the key meanwhile take their own cells only).
 //!
 //! Proof of the bound: every cell admitted was taken from Redis by one script run, and
 //! the cells taken by script runs in a window of length T obey the GCRA bound
