@@ -92,11 +92,17 @@ impl Units {
     }
 }
 
-/// The snapshot's counters, and the same figures on the `metrics` facade.
+/// The snapshot's counters, and the same figures on the `metrics` facade. A local
+/// decision is one add (admitted or rejected, locally), so the decisions that never
+/// leave the instance pay one atomic, not two.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Decided with Redis (or its failure policy).
     admitted: AtomicU64,
     rejected: AtomicU64,
+    /// Decided by this instance alone.
+    local_admitted: AtomicU64,
+    local_rejected: AtomicU64,
     /// One per [`Event`].
     events: [AtomicU64; Event::COUNT],
     metrics: Metrics,
@@ -112,6 +118,18 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
         let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
         self.metrics.decided(reason);
+    }
+
+    fn decided_locally<T>(&self, decision: &Result<T, Rejection>) {
+        let counter = match decision {
+            Ok(_) => &self.local_admitted,
+            Err(_) => &self.local_rejected,
+        };
+        // Relaxed: see `decided`.
+        counter.fetch_add(1, Ordering::Relaxed);
+        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
+        self.metrics.decided(reason);
+        self.metrics.event(Event::Local);
     }
 
     fn event(&self, event: Event) {
@@ -223,8 +241,7 @@ where
             Local::Limited { .. } => return self.ask(key, n),
             Local::Ask { take } => return self.ask(key, take),
         };
-        inner.counters.event(Event::Local);
-        inner.counters.decided(&decision);
+        inner.counters.decided_locally(&decision);
         if refill == 0 {
             return Next::Done(decision);
         }
@@ -275,10 +292,11 @@ where
         };
         Snapshot {
             // Relaxed: see `Counters::decided`.
-            admitted: c.admitted.load(Ordering::Relaxed),
-            rejected: c.rejected.load(Ordering::Relaxed),
+            admitted: c.admitted.load(Ordering::Relaxed) + c.local_admitted.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed) + c.local_rejected.load(Ordering::Relaxed),
             round_trips: c.get(Event::RoundTrip),
-            local: c.get(Event::Local),
+            local: c.local_admitted.load(Ordering::Relaxed)
+                + c.local_rejected.load(Ordering::Relaxed),
             failures: c.get(Event::Failure),
             failovers: c.get(Event::Failover),
             recoveries: c.get(Event::Recovery),

@@ -5,12 +5,12 @@
 //! (or, for a lease, leaves its cells unspent: under-admission, never over). So the
 //! table is bounded, and a full table simply stops remembering new keys.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use foldhash::quality::RandomState;
+use hashbrown::HashTable;
 
 use tollgate_core::Timestamp;
 
@@ -36,6 +36,11 @@ impl Entry {
     }
 }
 
+/// `key`'s entry in its shard, found by its `hash`.
+fn find<'a>(shard: &'a mut Map, hash: u64, key: &[u8]) -> Option<&'a mut Entry> {
+    shard.find_mut(hash, |(k, _)| **k == *key).map(|(_, e)| e)
+}
+
 /// What the table says of a key at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Local {
@@ -57,16 +62,18 @@ pub(crate) struct Cells {
     pub(crate) capacity: Duration,
 }
 
-/// One lock's keys, hashed by foldhash (seeded per process): a key chosen to collide
-/// costs an attacker as much as any other.
-type Map = HashMap<Vec<u8>, Entry, RandomState>;
-type Shard = Mutex<Map>;
+/// One lock's keys, by their hash (computed once per decision: it also picks the
+/// shard).
+type Map = HashTable<(Box<[u8]>, Entry)>;
 
 /// Sharded, bounded map of key -> [`Entry`].
 #[derive(Debug)]
 pub(crate) struct LocalTable {
-    shards: Box<[Shard]>,
+    /// A power of two of them.
+    shards: Box<[Mutex<Map>]>,
     per_shard: usize,
+    /// foldhash, seeded per process: a key chosen to collide costs an attacker as
+    /// much as any other.
     hasher: RandomState,
     /// The most unspent cells a key's lease holds (1: exact mode, no leases).
     lease: u32,
@@ -76,9 +83,10 @@ pub(crate) struct LocalTable {
 
 impl LocalTable {
     pub(crate) fn new(max_keys: usize, lease: u32, timeout: Duration) -> Self {
-        let shards = 16.min(max_keys.max(1));
+        // The largest power of two up to 16 and `max_keys`.
+        let shards = 1 << 16.min(max_keys.max(1)).ilog2();
         Self {
-            shards: (0..shards).map(|_| Mutex::new(Map::default())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Map::new())).collect(),
             per_shard: max_keys.div_ceil(shards),
             hasher: RandomState::default(),
             lease,
@@ -86,13 +94,18 @@ impl LocalTable {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> MutexGuard<'_, Map> {
-        let i = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
+    /// `key`'s hash and its shard, locked.
+    fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Map>) {
+        let hash = self.hasher.hash_one(key);
+        // Bits the table's own probing leaves alone (it uses the low ones, and the top
+        // seven as tags).
+        let i = (hash >> 32) as usize & (self.shards.len() - 1);
         // A poisoned lock only means another caller panicked mid-update of plain
         // numbers: the map is still consistent enough for a cache.
-        self.shards[i]
+        let shard = self.shards[i]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, shard)
     }
 
     /// Decides `n` cells of `key` locally at `now` if it can: from the lease, or a
@@ -106,9 +119,11 @@ impl LocalTable {
         now: Timestamp,
         lease: bool,
     ) -> Local {
-        if let Some(entry) = self.shard(key).get_mut(key) {
+        let (hash, mut shard) = self.shard(key);
+        if let Some(entry) = find(&mut shard, hash, key) {
             return self.decide_entry(entry, n, cells, now, lease);
         }
+        drop(shard);
         if !lease || self.lease <= n {
             return Local::Ask { take: n };
         }
@@ -179,7 +194,8 @@ impl LocalTable {
     /// The top-up of `key`'s lease started at `started` is over (its cells, if any,
     /// already given to [`lease`](Self::lease)): the next may start.
     pub(crate) fn lease_ended(&self, key: &[u8], started: Timestamp) {
-        if let Some(entry) = self.shard(key).get_mut(key) {
+        let (hash, mut shard) = self.shard(key);
+        if let Some(entry) = find(&mut shard, hash, key) {
             if entry.leasing_until == started + self.timeout {
                 entry.leasing_until = Timestamp::ZERO;
             }
@@ -206,19 +222,19 @@ impl LocalTable {
     /// Applies `f` to `key`'s entry, made when missing; `None` when the table is full
     /// of live entries (it then stops remembering new keys, and stays correct).
     fn update<R>(&self, key: &[u8], now: Timestamp, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let mut shard = self.shard(key);
-        if let Some(entry) = shard.get_mut(key) {
+        let (hash, mut shard) = self.shard(key);
+        if let Some(entry) = find(&mut shard, hash, key) {
             return Some(f(entry));
         }
         if shard.len() >= self.per_shard {
-            shard.retain(|_, e| !e.is_idle(now));
+            shard.retain(|(_, e)| !e.is_idle(now));
             if shard.len() >= self.per_shard {
                 return None;
             }
         }
         let mut entry = Entry::default();
         let r = f(&mut entry);
-        shard.insert(key.to_vec(), entry);
+        shard.insert_unique(hash, (key.into(), entry), |(k, _)| self.hasher.hash_one(k));
         Some(r)
     }
 
