@@ -139,7 +139,8 @@ pub struct Snapshot {
     pub rejected: u64,
     /// Scripts run on Redis.
     pub round_trips: u64,
-    /// Decisions taken locally: a key known to be limited, or a leased cell spent.
+    /// Decisions taken with no round trip: a request over the burst, a key known to be
+    /// limited, or a leased cell spent.
     pub local: u64,
     /// Round trips that failed or timed out.
     pub failures: u64,

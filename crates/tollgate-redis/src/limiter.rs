@@ -97,39 +97,35 @@ impl Units {
 /// leave the instance pay one atomic, not two.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Decided with Redis (or its failure policy).
-    admitted: AtomicU64,
-    rejected: AtomicU64,
-    /// Decided by this instance alone.
-    local_admitted: AtomicU64,
-    local_rejected: AtomicU64,
-    /// One per [`Event`].
+    /// `[admitted, rejected]` by Redis (or its failure policy), then by this instance.
+    decisions: [[AtomicU64; 2]; 2],
+    /// One per [`Event`] but [`Event::Local`], which `decisions` counts.
     events: [AtomicU64; Event::COUNT],
     metrics: Metrics,
 }
 
+/// Who took a decision.
+#[derive(Debug, Clone, Copy)]
+enum By {
+    Redis = 0,
+    Instance = 1,
+}
+
 impl Counters {
-    fn decided<T>(&self, decision: &Result<T, Rejection>) {
-        let counter = match decision {
-            Ok(_) => &self.admitted,
-            Err(_) => &self.rejected,
-        };
+    fn decided<T>(&self, decision: &Result<T, Rejection>, by: By) {
         // Relaxed: independent statistics, read only by `snapshot`.
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.decisions[by as usize][usize::from(decision.is_err())].fetch_add(1, Ordering::Relaxed);
         let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
         self.metrics.decided(reason);
+        if let By::Instance = by {
+            self.metrics.event(Event::Local);
+        }
     }
 
-    fn decided_locally<T>(&self, decision: &Result<T, Rejection>) {
-        let counter = match decision {
-            Ok(_) => &self.local_admitted,
-            Err(_) => &self.local_rejected,
-        };
+    /// Decisions admitted (`rejected` false) or refused, by `by`.
+    fn get_decided(&self, by: By, rejected: bool) -> u64 {
         // Relaxed: see `decided`.
-        counter.fetch_add(1, Ordering::Relaxed);
-        let reason = decision.as_ref().map(|_| ()).map_err(Rejection::reason);
-        self.metrics.decided(reason);
-        self.metrics.event(Event::Local);
+        self.decisions[by as usize][usize::from(rejected)].load(Ordering::Relaxed)
     }
 
     fn event(&self, event: Event) {
@@ -227,21 +223,25 @@ where
     /// spends half of it). The rest is for Redis.
     fn decide_locally(&self, key: &[u8], n: u32, now: Timestamp, slack: Duration) -> Next<Conn, C> {
         let inner = &*self.inner;
-        let policy = inner.quota.policy();
-        if n > inner.quota.burst() {
-            let decision = Err(Rejection::new(Reason::OverCapacity).with_policy(policy));
-            inner.counters.decided(&decision);
-            return Next::Done(decision);
-        }
         // A request that may wait takes only its own cells: a lease is for cells due now.
         let lease = slack.is_zero() && n > 0;
-        let (decision, refill) = match inner.local.decide(key, n, inner.cells, now, lease) {
-            Local::Limited { wait } if wait > slack => (Err(refused(wait, slack, policy)), 0),
-            Local::Spent { reset, refill } => (Ok(inner.admitted(now, reset)), refill),
-            Local::Limited { .. } => return self.ask(key, n),
-            Local::Ask { take } => return self.ask(key, take),
+        let (decision, refill) = if n > inner.quota.burst() {
+            let policy = inner.quota.policy();
+            (
+                Err(Rejection::new(Reason::OverCapacity).with_policy(policy)),
+                0,
+            )
+        } else {
+            match inner.local.decide(key, n, inner.cells, now, lease) {
+                Local::Limited { wait } if wait > slack => {
+                    (Err(refused(wait, slack, inner.quota.policy())), 0)
+                }
+                Local::Spent { reset, refill } => (Ok(inner.admitted(now, reset)), refill),
+                Local::Limited { .. } => return self.ask(key, n),
+                Local::Ask { take } => return self.ask(key, take),
+            }
         };
-        inner.counters.decided_locally(&decision);
+        inner.counters.decided(&decision, By::Instance);
         if refill == 0 {
             return Next::Done(decision);
         }
@@ -291,12 +291,10 @@ where
             Mode::Redis
         };
         Snapshot {
-            // Relaxed: see `Counters::decided`.
-            admitted: c.admitted.load(Ordering::Relaxed) + c.local_admitted.load(Ordering::Relaxed),
-            rejected: c.rejected.load(Ordering::Relaxed) + c.local_rejected.load(Ordering::Relaxed),
+            admitted: c.get_decided(By::Redis, false) + c.get_decided(By::Instance, false),
+            rejected: c.get_decided(By::Redis, true) + c.get_decided(By::Instance, true),
             round_trips: c.get(Event::RoundTrip),
-            local: c.local_admitted.load(Ordering::Relaxed)
-                + c.local_rejected.load(Ordering::Relaxed),
+            local: c.get_decided(By::Instance, false) + c.get_decided(By::Instance, true),
             failures: c.get(Event::Failure),
             failovers: c.get(Event::Failover),
             recoveries: c.get(Event::Recovery),
@@ -339,7 +337,7 @@ where
         if take > n {
             self.local.lease_ended(key, now);
         }
-        self.counters.decided(&decision);
+        self.counters.decided(&decision, By::Redis);
         decision
     }
 
