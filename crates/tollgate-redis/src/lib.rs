@@ -63,10 +63,10 @@
 //! Any key that writes itself as bytes ([`KeyBytes`](tollgate_core::KeyBytes): strings,
 //! byte strings, integers, IP addresses, and the keys of `tollgate-http`'s extractors).
 //! A key is stored as `prefix:{escaped}`: the braces make it a
-//! Redis Cluster hash tag, the escaping (`%XX` for braces, `%`, and anything outside
-//! printable ASCII) keeps keys distinct, and an escaped key longer than
-//! [`max_key_len`](RedisBuilder::max_key_len) (default 128) is stored under its SHA-1, so
-//! Redis memory per key is bounded.
+//! Redis Cluster hash tag, the escaping (`%XX` for braces, `%`, `#`, and anything
+//! outside printable ASCII) keeps keys distinct, and an escaped key longer than
+//! [`max_key_len`](RedisBuilder::max_key_len) (default 128) is stored under `#` and its
+//! SHA-1, which no escaped key can spell, so Redis memory per key is bounded.
 //!
 //! # Connections
 //!

@@ -17,7 +17,7 @@ use tollgate_core::{
 };
 
 use crate::failure::{Health, Mode, Observed, OnFailure};
-use crate::key::with_redis_key;
+use crate::key::{redis_key, with_local_key};
 use crate::local::{Cells, Local, LocalTable};
 use crate::metrics::{Event, Metrics};
 use crate::script::Reply;
@@ -212,15 +212,15 @@ where
         now: Timestamp,
         slack: Duration,
     ) -> Next<Conn, C> {
-        let inner = &self.inner;
-        with_redis_key(&inner.prefix, key, inner.max_key_len, |key| {
+        with_local_key(key, self.inner.max_key_len, |key| {
             self.decide_locally(key, n, now, slack)
         })
     }
 
-    /// Decides, counted, what this instance can without Redis: a request over the
-    /// burst, a key known to be limited, a cell of a lease (starting its refill when it
-    /// spends half of it). The rest is for Redis.
+    /// Decides, counted, what this instance can without Redis: a request over the burst,
+    /// a key known to be limited, a cell of a lease (starting its refill when it spends
+    /// half of it). The rest is for Redis. `key` is in its local form (see
+    /// `with_local_key`), as everywhere in this file; a round trip makes its Redis key.
     fn decide_locally(&self, key: &[u8], n: u32, now: Timestamp, slack: Duration) -> Next<Conn, C> {
         let inner = &*self.inner;
         // A request that may wait takes only its own cells: a lease is for cells due now.
@@ -407,7 +407,7 @@ where
         let units = self.units;
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(key)
+            .key(redis_key(&self.prefix, key, self.max_key_len))
             .arg(units.interval)
             .arg(self.quota.burst())
             .arg(n)
