@@ -25,10 +25,10 @@ pub(crate) fn with_local_key<T>(
         local.push(RAW);
         key.write_bytes(local);
         if local.len() - 1 > max_len {
-            let hex = sha1_smol::Sha1::from(&local[1..]).digest().to_string();
+            let digest = sha1_smol::Sha1::from(&local[1..]).digest();
             local.clear();
             local.push(HASHED);
-            local.extend_from_slice(hex.as_bytes());
+            push_hex(local, digest);
         }
         f(local)
     })
@@ -62,6 +62,13 @@ pub(crate) fn redis_key(prefix: &str, local: &[u8], max_len: usize) -> Vec<u8> {
     out
 }
 
+/// Appends `digest` in lowercase hex, with no intermediate string.
+fn push_hex(out: &mut Vec<u8>, digest: sha1_smol::Digest) {
+    use std::io::Write;
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "{digest}");
+}
+
 fn write_redis_key(prefix: &str, raw: &[u8], max_len: usize, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.clear();
@@ -78,7 +85,7 @@ fn write_redis_key(prefix: &str, raw: &[u8], max_len: usize, out: &mut Vec<u8>) 
     if out.len() - start > max_len {
         out.truncate(start);
         out.push(b'#');
-        out.extend_from_slice(sha1_smol::Sha1::from(raw).digest().to_string().as_bytes());
+        push_hex(out, sha1_smol::Sha1::from(raw).digest());
     }
     out.push(b'}');
 }
