@@ -523,7 +523,6 @@ fn a_stalled_redis_triggers_the_policy_within_the_timeout() {
     runtime().block_on(async {
         let quota = Quota::per_second(10).burst(2).unwrap();
         let limiter = RedisRateLimiter::builder(quota, connect(&server).await)
-            .timeout(PATIENT)
             .timeout(Duration::from_millis(150))
             .on_failure(OnFailure::Closed)
             .unwrap()
