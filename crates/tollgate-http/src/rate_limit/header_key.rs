@@ -121,6 +121,10 @@ impl KeyBytes for HeaderValueKey {
     fn write_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.0.as_bytes());
     }
+
+    fn with_bytes<T>(&self, f: impl FnOnce(&[u8]) -> T) -> T {
+        f(self.0.as_bytes())
+    }
 }
 
 #[cfg(test)]
