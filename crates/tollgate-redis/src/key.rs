@@ -1,36 +1,73 @@
 //! Limiter keys as Redis keys: prefixed, hash-tagged, escaped, and bounded in length.
 
-use std::cell::RefCell;
-
 use tollgate_core::KeyBytes;
 
-/// The tags of a key's local form.
+/// The tags of a key's owned local form.
 const RAW: u8 = 0;
 const HASHED: u8 = 1;
 
-/// Calls `f` with `key`'s local form, built in a buffer of this thread, so that a
-/// decision taken locally allocates nothing: a tag byte, then the key's raw bytes, or,
-/// for a key longer than `max_len` bytes, the hex SHA-1 of them (so the local table's
-/// memory per key is bounded too). The tag keeps the two forms apart.
+/// A key as this instance's table knows it: its raw bytes, or, for a key longer than
+/// the limiter's `max_key_len`, the hex SHA-1 of them (so the local table's memory per
+/// key is bounded too). `hashed` keeps the two forms apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LocalKey<'a> {
+    pub(crate) hashed: bool,
+    pub(crate) bytes: &'a [u8],
+}
+
+impl<'a> LocalKey<'a> {
+    /// A key kept as it is.
+    #[cfg(test)]
+    pub(crate) fn raw(bytes: &'a [u8]) -> Self {
+        Self {
+            hashed: false,
+            bytes,
+        }
+    }
+
+    /// The owned form, for a round trip and the local table: a tag byte, then the
+    /// bytes.
+    pub(crate) fn to_tagged(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.bytes.len());
+        out.push(if self.hashed { HASHED } else { RAW });
+        out.extend_from_slice(self.bytes);
+        out
+    }
+
+    /// The key whose owned form is `tagged`.
+    pub(crate) fn from_tagged(tagged: &'a [u8]) -> Self {
+        Self {
+            hashed: tagged.first() == Some(&HASHED),
+            bytes: tagged.get(1..).unwrap_or_default(),
+        }
+    }
+
+    /// Whether `tagged` is this key's owned form.
+    pub(crate) fn is(self, tagged: &[u8]) -> bool {
+        let other = LocalKey::from_tagged(tagged);
+        other.hashed == self.hashed && other.bytes == self.bytes
+    }
+}
+
+/// Calls `f` with `key`'s local form, with no copy of a key that lends its bytes (see
+/// [`KeyBytes::with_bytes`]), so that a decision taken locally allocates nothing.
 pub(crate) fn with_local_key<T>(
     key: &(impl KeyBytes + ?Sized),
     max_len: usize,
-    f: impl FnOnce(&[u8]) -> T,
+    f: impl FnOnce(LocalKey<'_>) -> T,
 ) -> T {
-    thread_local! {
-        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
-    BUFFER.with_borrow_mut(|local| {
-        local.clear();
-        local.push(RAW);
-        key.write_bytes(local);
-        if local.len() - 1 > max_len {
-            let digest = sha1_smol::Sha1::from(&local[1..]).digest();
-            local.clear();
-            local.push(HASHED);
-            push_hex(local, digest);
+    key.with_bytes(|raw| {
+        if raw.len() <= max_len {
+            return f(LocalKey {
+                hashed: false,
+                bytes: raw,
+            });
         }
-        f(local)
+        let hex = sha1_hex(raw);
+        f(LocalKey {
+            hashed: true,
+            bytes: &hex,
+        })
     })
 }
 
@@ -43,30 +80,29 @@ pub(crate) fn with_local_key<T>(
 /// SHA-1 of its raw bytes (no escaped key starts with `#`, so no short key can spell a
 /// long one's): Redis memory per key stays bounded, and distinct keys stay distinct (up
 /// to a SHA-1 collision).
-pub(crate) fn redis_key(prefix: &str, local: &[u8], max_len: usize) -> Vec<u8> {
+pub(crate) fn redis_key(prefix: &str, local: LocalKey<'_>, max_len: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    match local {
-        [HASHED, hex @ ..] => {
-            out.extend_from_slice(prefix.as_bytes());
-            out.extend_from_slice(b":{#");
-            out.extend_from_slice(hex);
-            out.push(b'}');
-        }
-        tagged => write_redis_key(
-            prefix,
-            tagged.get(1..).unwrap_or_default(),
-            max_len,
-            &mut out,
-        ),
+    if local.hashed {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(b":{#");
+        out.extend_from_slice(local.bytes);
+        out.push(b'}');
+    } else {
+        write_redis_key(prefix, local.bytes, max_len, &mut out);
     }
     out
 }
 
-/// Appends `digest` in lowercase hex, with no intermediate string.
-fn push_hex(out: &mut Vec<u8>, digest: sha1_smol::Digest) {
-    use std::io::Write;
-    // Writing to a `Vec` cannot fail.
-    let _ = write!(out, "{digest}");
+/// The SHA-1 of `bytes` in lowercase hex, on the stack.
+fn sha1_hex(bytes: &[u8]) -> [u8; 40] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha1_smol::Sha1::from(bytes).digest().bytes();
+    let mut hex = [0; 40];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+    hex
 }
 
 fn write_redis_key(prefix: &str, raw: &[u8], max_len: usize, out: &mut Vec<u8>) {
@@ -85,7 +121,7 @@ fn write_redis_key(prefix: &str, raw: &[u8], max_len: usize, out: &mut Vec<u8>) 
     if out.len() - start > max_len {
         out.truncate(start);
         out.push(b'#');
-        push_hex(out, sha1_smol::Sha1::from(raw).digest());
+        out.extend_from_slice(&sha1_hex(raw));
     }
     out.push(b'}');
 }
@@ -148,7 +184,7 @@ mod tests {
     #[test]
     fn a_short_key_spelling_a_long_keys_hash_stays_apart_locally_and_on_redis() {
         let long = vec![b'x'; 200];
-        let local = |k: &[u8]| with_local_key(k, 64, <[u8]>::to_vec);
+        let local = |k: &[u8]| with_local_key(k, 64, |k| k.to_tagged());
         let hashed = local(&long);
         assert_eq!(hashed.len(), 41, "a tag and 40 hex digits: bounded");
         // A short key made of exactly the long key's hash form.
@@ -159,5 +195,18 @@ mod tests {
             redis_key("p", &long[..], 64)
         );
         assert_eq!(local(b"ab"), [0, b'a', b'b']);
+        assert_eq!(LocalKey::from_tagged(&hashed).bytes, &hashed[1..]);
+        assert!(LocalKey::from_tagged(&hashed).is(&hashed));
+        assert!(!LocalKey::from_tagged(&hashed).is(&spelled));
+    }
+
+    #[test]
+    fn the_hex_of_a_long_key_is_its_sha1() {
+        let long = [b'a'; 65];
+        let hex = with_local_key(&long[..], 64, |k| String::from_utf8(k.bytes.to_vec()));
+        assert_eq!(
+            hex.unwrap(),
+            sha1_smol::Sha1::from(long).digest().to_string()
+        );
     }
 }

@@ -17,7 +17,7 @@ use tollgate_core::{
 };
 
 use crate::failure::{Health, Mode, Observed, OnFailure};
-use crate::key::{redis_key, with_local_key};
+use crate::key::{redis_key, with_local_key, LocalKey};
 use crate::local::{Cells, Local, LocalTable};
 use crate::metrics::{Event, Metrics};
 use crate::script::Reply;
@@ -221,7 +221,14 @@ where
     /// a key known to be limited, a cell of a lease (starting its refill when it spends
     /// half of it). The rest is for Redis. `key` is in its local form (see
     /// `with_local_key`), as everywhere in this file; a round trip makes its Redis key.
-    fn decide_locally(&self, key: &[u8], n: u32, now: Timestamp, slack: Duration) -> Next<Conn, C> {
+    #[inline]
+    fn decide_locally(
+        &self,
+        key: LocalKey<'_>,
+        n: u32,
+        now: Timestamp,
+        slack: Duration,
+    ) -> Next<Conn, C> {
         let inner = &*self.inner;
         // A request that may wait takes only its own cells: a lease is for cells due now.
         let lease = slack.is_zero() && n > 0;
@@ -251,7 +258,7 @@ where
                 Next::Refill {
                     decision,
                     inner: Arc::clone(&self.inner),
-                    key: key.to_vec(),
+                    key: key.to_tagged(),
                     cells: refill,
                     seen,
                 }
@@ -263,10 +270,10 @@ where
         }
     }
 
-    fn ask(&self, key: &[u8], take: u32) -> Next<Conn, C> {
+    fn ask(&self, key: LocalKey<'_>, take: u32) -> Next<Conn, C> {
         Next::Ask {
             inner: Arc::clone(&self.inner),
-            key: key.to_vec(),
+            key: key.to_tagged(),
             take,
         }
     }
@@ -314,7 +321,7 @@ where
     /// than `n`: this round trip tops the lease up, and ends that top-up.
     async fn ask(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         take: u32,
         now: Timestamp,
@@ -346,13 +353,27 @@ where
     /// no round trip in between.
     async fn refill(self: Arc<Self>, key: Vec<u8>, cells: u32, now: Timestamp, seen: u64) {
         if let Ok(reply) = self
-            .round_trip(&key, 1, cells, now, Duration::ZERO, seen)
+            .round_trip(
+                LocalKey::from_tagged(&key),
+                1,
+                cells,
+                now,
+                Duration::ZERO,
+                seen,
+            )
             .await
         {
             // Every cell granted goes to the lease: no request spends one here.
-            let _ = self.apply(&key, 1, 0, reply, now, Duration::ZERO);
+            let _ = self.apply(
+                LocalKey::from_tagged(&key),
+                1,
+                0,
+                reply,
+                now,
+                Duration::ZERO,
+            );
         }
-        self.local.lease_ended(&key, now);
+        self.local.lease_ended(LocalKey::from_tagged(&key), now);
     }
 
     fn admitted(&self, now: Timestamp, reset: Duration) -> Admitted {
@@ -364,7 +385,7 @@ where
     /// before the round trip), which may start a failover.
     async fn round_trip(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         take: u32,
         now: Timestamp,
@@ -398,7 +419,7 @@ where
 
     async fn run_script(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         take: u32,
         now: Timestamp,
@@ -436,7 +457,7 @@ where
     /// request spends (the rest go to the lease).
     fn apply(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         spent: u32,
         reply: Reply,
@@ -474,14 +495,14 @@ where
     /// The decision while Redis is down, for `down_for` more.
     fn failover(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         now: Timestamp,
         down_for: Duration,
     ) -> Result<Admitted, Rejection> {
         match (&self.on_failure, &self.fallback) {
             (OnFailure::Open, _) => Ok(self.admitted(now, Duration::ZERO)),
-            (OnFailure::Local { .. }, Some(local)) => local.check_key_at(&key.to_vec(), n, now),
+            (OnFailure::Local { .. }, Some(local)) => local.check_key_at(&key.to_tagged(), n, now),
             (OnFailure::Closed, _) | (OnFailure::Local { .. }, None) => {
                 Err(Rejection::new(Reason::StoreUnavailable)
                     .with_retry_after(down_for)
@@ -604,7 +625,10 @@ where
             }
             Next::Ask { inner, key, take } => (inner, key, take),
         };
-        match inner.ask(&key, n, take, now, slack).await {
+        match inner
+            .ask(LocalKey::from_tagged(&key), n, take, now, slack)
+            .await
+        {
             Ok((admitted, wait)) if !wait.is_zero() => {
                 timer::sleep_until(&inner.clock, now, now + wait).await;
                 Ok(admitted)

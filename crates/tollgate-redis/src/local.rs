@@ -14,6 +14,8 @@ use hashbrown::HashTable;
 
 use tollgate_core::Timestamp;
 
+use crate::key::LocalKey;
+
 /// One key's local state.
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
@@ -37,8 +39,8 @@ impl Entry {
 }
 
 /// `key`'s entry in its shard, found by its `hash`.
-fn find<'a>(shard: &'a mut Map, hash: u64, key: &[u8]) -> Option<&'a mut Entry> {
-    shard.find_mut(hash, |(k, _)| **k == *key).map(|(_, e)| e)
+fn find<'a>(shard: &'a mut Map, hash: u64, key: LocalKey<'_>) -> Option<&'a mut Entry> {
+    shard.find_mut(hash, |(k, _)| key.is(k)).map(|(_, e)| e)
 }
 
 /// What the table says of a key at `now`.
@@ -62,8 +64,8 @@ pub(crate) struct Cells {
     pub(crate) capacity: Duration,
 }
 
-/// One lock's keys, by their hash (computed once per decision: it also picks the
-/// shard).
+/// One lock's keys (in their owned form, `LocalKey::to_tagged`), by the hash of their
+/// bytes (computed once per decision: it also picks the shard).
 type Map = HashTable<(Box<[u8]>, Entry)>;
 
 /// Sharded, bounded map of key -> [`Entry`].
@@ -95,8 +97,8 @@ impl LocalTable {
     }
 
     /// `key`'s hash and its shard, locked.
-    fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Map>) {
-        let hash = self.hasher.hash_one(key);
+    fn shard(&self, key: LocalKey<'_>) -> (u64, MutexGuard<'_, Map>) {
+        let hash = self.hasher.hash_one(key.bytes);
         // Bits the table's own probing leaves alone (it uses the low ones, and the top
         // seven as tags).
         let i = (hash >> 32) as usize & (self.shards.len() - 1);
@@ -111,9 +113,10 @@ impl LocalTable {
     /// Decides `n` cells of `key` locally at `now` if it can: from the lease, or a
     /// refusal that Redis would make too. Otherwise says how much to ask Redis for:
     /// with `lease` (a request that takes cells due now), enough to top the lease up.
+    #[inline]
     pub(crate) fn decide(
         &self,
-        key: &[u8],
+        key: LocalKey<'_>,
         n: u32,
         cells: Cells,
         now: Timestamp,
@@ -193,7 +196,7 @@ impl LocalTable {
 
     /// The top-up of `key`'s lease started at `started` is over (its cells, if any,
     /// already given to [`lease`](Self::lease)): the next may start.
-    pub(crate) fn lease_ended(&self, key: &[u8], started: Timestamp) {
+    pub(crate) fn lease_ended(&self, key: LocalKey<'_>, started: Timestamp) {
         let (hash, mut shard) = self.shard(key);
         if let Some(entry) = find(&mut shard, hash, key) {
             if entry.leasing_until == started + self.timeout {
@@ -203,14 +206,14 @@ impl LocalTable {
     }
 
     /// Redis's TAT for `key` is at least `tat` (on the local timeline).
-    pub(crate) fn saw(&self, key: &[u8], tat: Timestamp, now: Timestamp) {
+    pub(crate) fn saw(&self, key: LocalKey<'_>, tat: Timestamp, now: Timestamp) {
         self.update(key, now, |e| e.known_tat = e.known_tat.max(tat));
     }
 
     /// Redis granted `cells` more than the request used, to spend until `expires`. A
     /// lease never holds more than the lease's size (the bound on what an instance can
     /// carry from one window into the next).
-    pub(crate) fn lease(&self, key: &[u8], cells: u32, expires: Timestamp, now: Timestamp) {
+    pub(crate) fn lease(&self, key: LocalKey<'_>, cells: u32, expires: Timestamp, now: Timestamp) {
         let max = self.lease;
         self.update(key, now, |e| {
             let held = if e.lease_expires > now { e.cells } else { 0 };
@@ -221,7 +224,12 @@ impl LocalTable {
 
     /// Applies `f` to `key`'s entry, made when missing; `None` when the table is full
     /// of live entries (it then stops remembering new keys, and stays correct).
-    fn update<R>(&self, key: &[u8], now: Timestamp, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    fn update<R>(
+        &self,
+        key: LocalKey<'_>,
+        now: Timestamp,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Option<R> {
         let (hash, mut shard) = self.shard(key);
         if let Some(entry) = find(&mut shard, hash, key) {
             return Some(f(entry));
@@ -234,7 +242,10 @@ impl LocalTable {
         }
         let mut entry = Entry::default();
         let r = f(&mut entry);
-        shard.insert_unique(hash, (key.into(), entry), |(k, _)| self.hasher.hash_one(k));
+        let owned = key.to_tagged().into_boxed_slice();
+        shard.insert_unique(hash, (owned, entry), |(k, _)| {
+            self.hasher.hash_one(LocalKey::from_tagged(k).bytes)
+        });
         Some(r)
     }
 
@@ -271,7 +282,7 @@ mod tests {
     };
 
     fn spend(t: &LocalTable, now: Timestamp) -> u32 {
-        match t.decide(b"k", 1, WIDE, now, true) {
+        match t.decide(LocalKey::raw(b"k"), 1, WIDE, now, true) {
             Local::Spent { refill, .. } => refill,
             other => panic!("not spent from the lease: {other:?}"),
         }
@@ -281,8 +292,8 @@ mod tests {
     fn the_call_that_spends_half_a_lease_starts_one_refill_up_to_its_size() {
         let t = LocalTable::new(100, 8, TIMEOUT);
         // Redis's TAT 1 s ahead: 10 cells of the bucket left to give.
-        t.saw(b"k", ms(1_000), ms(0));
-        t.lease(b"k", 8, ms(1_000), ms(0));
+        t.saw(LocalKey::raw(b"k"), ms(1_000), ms(0));
+        t.lease(LocalKey::raw(b"k"), 8, ms(1_000), ms(0));
         for _ in 0..3 {
             assert_eq!(spend(&t, ms(0)), 0, "more than half left");
         }
@@ -295,10 +306,10 @@ mod tests {
             "its deadline passed: 1 left, 7 to ask"
         );
         // The first refill's late end leaves the second in flight; the second's ends it.
-        t.lease_ended(b"k", ms(0));
+        t.lease_ended(LocalKey::raw(b"k"), ms(0));
         assert_eq!(spend(&t, ms(50)), 0);
-        t.lease_ended(b"k", ms(50));
-        t.lease(b"k", 6, ms(1_000), ms(50));
+        t.lease_ended(LocalKey::raw(b"k"), ms(50));
+        t.lease(LocalKey::raw(b"k"), 6, ms(1_000), ms(50));
         assert_eq!(spend(&t, ms(50)), 0);
         assert_eq!(
             spend(&t, ms(50)),
@@ -310,47 +321,50 @@ mod tests {
     #[test]
     fn one_round_trip_at_a_time_tops_a_lease_up_so_no_cell_granted_is_dropped() {
         let t = LocalTable::new(100, 8, TIMEOUT);
-        assert_eq!(t.decide(b"k", 1, WIDE, ms(0), true), Local::Ask { take: 8 });
         assert_eq!(
-            t.decide(b"k", 1, WIDE, ms(0), true),
+            t.decide(LocalKey::raw(b"k"), 1, WIDE, ms(0), true),
+            Local::Ask { take: 8 }
+        );
+        assert_eq!(
+            t.decide(LocalKey::raw(b"k"), 1, WIDE, ms(0), true),
             Local::Ask { take: 1 },
             "the first lease is on its way: a concurrent ask takes its own cell only"
         );
         assert_eq!(
-            t.decide(b"k", 1, WIDE, ms(49), true),
+            t.decide(LocalKey::raw(b"k"), 1, WIDE, ms(49), true),
             Local::Ask { take: 1 }
         );
         assert_eq!(
-            t.decide(b"k", 1, WIDE, ms(50), true),
+            t.decide(LocalKey::raw(b"k"), 1, WIDE, ms(50), true),
             Local::Ask { take: 8 },
             "its deadline passed: it is over, answered or not"
         );
         assert_eq!(
-            t.decide(b"j", 1, WIDE, ms(0), false),
+            t.decide(LocalKey::raw(b"j"), 1, WIDE, ms(0), false),
             Local::Ask { take: 1 },
             "a request that may wait takes no lease"
         );
-        t.lease(b"k", 7, ms(1_000), ms(50));
-        t.lease_ended(b"k", ms(50));
+        t.lease(LocalKey::raw(b"k"), 7, ms(1_000), ms(50));
+        t.lease_ended(LocalKey::raw(b"k"), ms(50));
         let refills: Vec<u32> = (0..7).map(|_| spend(&t, ms(50))).collect();
         assert_eq!(refills, [0, 0, 4, 0, 0, 0, 0], "half spent: one refill");
-        t.lease_ended(b"k", ms(50)); // it failed: no cells
+        t.lease_ended(LocalKey::raw(b"k"), ms(50)); // it failed: no cells
         assert_eq!(
-            t.decide(b"k", 3, WIDE, ms(50), true),
+            t.decide(LocalKey::raw(b"k"), 3, WIDE, ms(50), true),
             Local::Ask { take: 8 },
             "empty: 3 for the request, 5 to top the lease up"
         );
-        t.lease(b"k", 5, ms(1_000), ms(50));
-        t.lease_ended(b"k", ms(50));
+        t.lease(LocalKey::raw(b"k"), 5, ms(1_000), ms(50));
+        t.lease_ended(LocalKey::raw(b"k"), ms(50));
         assert_eq!(
-            t.decide(b"k", 6, WIDE, ms(50), true),
+            t.decide(LocalKey::raw(b"k"), 6, WIDE, ms(50), true),
             Local::Ask { take: 6 },
             "5 held, 6 asked: only 3 more fit in the lease, less than the request"
         );
         // Cells that expire now are not held: the top-up asks for the whole lease.
-        t.lease(b"e", 2, ms(100), ms(0));
+        t.lease(LocalKey::raw(b"e"), 2, ms(100), ms(0));
         assert_eq!(
-            t.decide(b"e", 1, WIDE, ms(100), true),
+            t.decide(LocalKey::raw(b"e"), 1, WIDE, ms(100), true),
             Local::Ask { take: 8 }
         );
     }
@@ -359,8 +373,8 @@ mod tests {
     fn no_refill_starts_while_redis_has_no_cell_to_give() {
         let t = LocalTable::new(100, 4, TIMEOUT);
         // The TAT is at the full bucket's edge: the next cell is due 100 ms from now.
-        t.saw(b"k", ms(2_000), ms(0));
-        t.lease(b"k", 4, ms(1_000), ms(0));
+        t.saw(LocalKey::raw(b"k"), ms(2_000), ms(0));
+        t.lease(LocalKey::raw(b"k"), 4, ms(1_000), ms(0));
         assert_eq!(spend(&t, ms(0)), 0);
         assert_eq!(
             spend(&t, ms(99)),
@@ -374,32 +388,32 @@ mod tests {
     fn a_known_tat_refuses_exactly_what_redis_would() {
         let t = LocalTable::new(100, 1, TIMEOUT);
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(0), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(0), true),
             Local::Ask { take: 1 }
         );
         // TAT 250 ms: at 10 ms, one cell needs TAT + 100 <= now + 200, so 140 ms more.
-        t.saw(b"k", ms(250), ms(0));
+        t.saw(LocalKey::raw(b"k"), ms(250), ms(0));
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(10), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(10), true),
             Local::Limited {
                 wait: Duration::from_millis(140)
             }
         );
         assert_eq!(
-            t.decide(b"k", 2, CELLS, ms(10), true),
+            t.decide(LocalKey::raw(b"k"), 2, CELLS, ms(10), true),
             Local::Limited {
                 wait: Duration::from_millis(240)
             },
             "a larger request waits longer"
         );
         assert_eq!(
-            t.decide(b"k", 1, CELLS, ms(150), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(150), true),
             Local::Ask { take: 1 },
             "one fits now"
         );
-        t.saw(b"k", ms(100), ms(150));
+        t.saw(LocalKey::raw(b"k"), ms(100), ms(150));
         assert_eq!(
-            t.decide(b"k", 2, CELLS, ms(150), true),
+            t.decide(LocalKey::raw(b"k"), 2, CELLS, ms(150), true),
             Local::Limited {
                 wait: Duration::from_millis(100)
             },
@@ -411,11 +425,11 @@ mod tests {
     fn a_lease_is_spent_then_expires_and_never_exceeds_its_bound() {
         let t = LocalTable::new(100, 4, TIMEOUT);
         // A TAT a full bucket ahead: Redis has no cell to give, so no refill.
-        t.saw(b"k", ms(200), ms(0));
-        t.lease(b"k", 3, ms(100), ms(0));
+        t.saw(LocalKey::raw(b"k"), ms(200), ms(0));
+        t.lease(LocalKey::raw(b"k"), 3, ms(100), ms(0));
         for _ in 0..3 {
             assert_eq!(
-                t.decide(b"k", 1, CELLS, ms(0), true),
+                t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(0), true),
                 Local::Spent {
                     reset: Duration::from_millis(200),
                     refill: 0,
@@ -423,36 +437,39 @@ mod tests {
             );
         }
         assert!(matches!(
-            t.decide(b"k", 1, CELLS, ms(0), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(0), true),
             Local::Limited { .. }
         ));
-        t.lease(b"k", 3, ms(100), ms(0));
-        t.lease(b"k", 3, ms(100), ms(0)); // 6 offered, 4 kept
+        t.lease(LocalKey::raw(b"k"), 3, ms(100), ms(0));
+        t.lease(LocalKey::raw(b"k"), 3, ms(100), ms(0)); // 6 offered, 4 kept
         for _ in 0..4 {
             assert!(matches!(
-                t.decide(b"k", 1, CELLS, ms(0), true),
+                t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(0), true),
                 Local::Spent { .. }
             ));
         }
         assert!(!matches!(
-            t.decide(b"k", 1, CELLS, ms(0), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(0), true),
             Local::Spent { .. }
         ));
-        t.lease(b"k", 2, ms(100), ms(0));
+        t.lease(LocalKey::raw(b"k"), 2, ms(100), ms(0));
         assert!(
-            !matches!(t.decide(b"k", 1, CELLS, ms(100), true), Local::Spent { .. }),
+            !matches!(
+                t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(100), true),
+                Local::Spent { .. }
+            ),
             "expired"
         );
         // Cells expiring at the instant a new lease comes are not carried into it.
-        t.lease(b"k", 3, ms(200), ms(100));
+        t.lease(LocalKey::raw(b"k"), 3, ms(200), ms(100));
         for _ in 0..3 {
             assert!(matches!(
-                t.decide(b"k", 1, CELLS, ms(100), true),
+                t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(100), true),
                 Local::Spent { .. }
             ));
         }
         assert!(!matches!(
-            t.decide(b"k", 1, CELLS, ms(100), true),
+            t.decide(LocalKey::raw(b"k"), 1, CELLS, ms(100), true),
             Local::Spent { .. }
         ));
     }
@@ -460,42 +477,42 @@ mod tests {
     #[test]
     fn only_an_idle_entry_makes_room_a_limited_key_or_a_live_lease_stays() {
         let t = LocalTable::new(1, 4, TIMEOUT); // one shard of one key
-        t.saw(b"a", ms(300), ms(0));
-        t.saw(b"b", ms(300), ms(100));
+        t.saw(LocalKey::raw(b"a"), ms(300), ms(0));
+        t.saw(LocalKey::raw(b"b"), ms(300), ms(100));
         assert!(
             matches!(
-                t.decide(b"a", 1, CELLS, ms(100), true),
+                t.decide(LocalKey::raw(b"a"), 1, CELLS, ms(100), true),
                 Local::Limited { .. }
             ),
             "a key still limited is kept"
         );
         assert_eq!(t.len(), 1, "the new key is not remembered");
         // Past its TAT, but with leased cells left: kept until the lease expires.
-        t.lease(b"a", 2, ms(500), ms(100));
-        t.saw(b"b", ms(900), ms(400));
+        t.lease(LocalKey::raw(b"a"), 2, ms(500), ms(100));
+        t.saw(LocalKey::raw(b"b"), ms(900), ms(400));
         assert!(matches!(
-            t.decide(b"a", 1, CELLS, ms(400), true),
+            t.decide(LocalKey::raw(b"a"), 1, CELLS, ms(400), true),
             Local::Spent { .. }
         ));
         // Expired lease, TAT passed: idle, and it makes room.
-        t.saw(b"b", ms(900), ms(600));
+        t.saw(LocalKey::raw(b"b"), ms(900), ms(600));
         assert_eq!(
-            t.decide(b"a", 1, CELLS, ms(600), false),
+            t.decide(LocalKey::raw(b"a"), 1, CELLS, ms(600), false),
             Local::Ask { take: 1 }
         );
         assert!(matches!(
-            t.decide(b"b", 1, CELLS, ms(600), true),
+            t.decide(LocalKey::raw(b"b"), 1, CELLS, ms(600), true),
             Local::Limited { .. }
         ));
         // A spent lease (no cells) is idle once its TAT passes, expired or not.
-        t.lease(b"b", 1, ms(5_000), ms(600));
+        t.lease(LocalKey::raw(b"b"), 1, ms(5_000), ms(600));
         assert!(matches!(
-            t.decide(b"b", 1, CELLS, ms(1_000), true),
+            t.decide(LocalKey::raw(b"b"), 1, CELLS, ms(1_000), true),
             Local::Spent { .. }
         ));
-        t.saw(b"c", ms(2_000), ms(1_000));
+        t.saw(LocalKey::raw(b"c"), ms(2_000), ms(1_000));
         assert!(matches!(
-            t.decide(b"c", 1, CELLS, ms(1_000), true),
+            t.decide(LocalKey::raw(b"c"), 1, CELLS, ms(1_000), true),
             Local::Limited { .. }
         ));
     }
@@ -504,16 +521,16 @@ mod tests {
     fn a_full_table_forgets_idle_keys_and_refuses_to_grow_past_its_bound() {
         let t = LocalTable::new(16, 1, TIMEOUT); // one key per shard
         for i in 0..1_000u32 {
-            t.saw(&i.to_be_bytes(), ms(10), ms(0));
+            t.saw(LocalKey::raw(&i.to_be_bytes()), ms(10), ms(0));
         }
         assert_eq!(t.len(), 16, "every shard filled, none past its bound");
         // Once their TATs pass, the entries are idle and make room.
         for i in 1_000..1_100u32 {
-            t.saw(&i.to_be_bytes(), ms(500), ms(20));
+            t.saw(LocalKey::raw(&i.to_be_bytes()), ms(500), ms(20));
         }
         assert!(t.len() <= 16);
         assert!((1_000..1_100u32).any(|i| matches!(
-            t.decide(&i.to_be_bytes(), 1, CELLS, ms(25), true),
+            t.decide(LocalKey::raw(&i.to_be_bytes()), 1, CELLS, ms(25), true),
             Local::Limited { .. }
         )));
     }
