@@ -38,10 +38,10 @@ pin_project! {
         S: Service<Req>,
     {
         Waiting {
-            #[pin]
-            turn: Queued<C>,
-            // Taken when released.
-            call: Option<(S, Req)>,
+            // Boxed: only a request that really waits pays for this allocation, and
+            // the future every request carries stays about the size of the inner one
+            // (it holds the request and the service only while it waits).
+            waiting: Pin<Box<Waiting<S, Req, C>>>,
         },
         Calling {
             #[pin]
@@ -51,6 +51,16 @@ pin_project! {
             // Taken when answered.
             refused: Option<(P, Rejection)>,
         },
+    }
+}
+
+pin_project! {
+    /// A request waiting for its turn, with what it calls when released.
+    struct Waiting<S, Req, C> {
+        #[pin]
+        turn: Queued<C>,
+        // Taken when released.
+        call: Option<(S, Req)>,
     }
 }
 
@@ -72,8 +82,10 @@ impl<S: Service<Req>, Req, C, F, P> ResponseFuture<S, Req, C, F, P> {
     ) -> Self {
         Self {
             state: State::Waiting {
-                turn: Queued::new(waiter),
-                call: Some((service, request)),
+                waiting: Box::pin(Waiting {
+                    turn: Queued::new(waiter),
+                    call: Some((service, request)),
+                }),
             },
             shaper,
             feedback,
@@ -109,9 +121,11 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Waiting { turn, call } => {
-                    ready!(turn.poll(cx));
-                    let (mut service, request) = call.take().expect("polled after completion");
+                StateProj::Waiting { waiting } => {
+                    let waiting = waiting.as_mut().project();
+                    ready!(waiting.turn.poll(cx));
+                    let (mut service, request) =
+                        waiting.call.take().expect("polled after completion");
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
