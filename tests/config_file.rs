@@ -183,6 +183,43 @@ async fn a_reload_swaps_whole_configs_and_refuses_bad_ones() {
     assert!(s.timeout.is_some());
 }
 
+/// A service that is not cloned per request (a tower user's, or a client's) keeps its
+/// composition between requests and composes again when a reload lands.
+#[tokio::test]
+async fn a_service_kept_across_requests_runs_under_each_reloaded_config() {
+    let (stack, _) = ServerStack::from_config(&Config::from_toml("").unwrap().server).unwrap();
+    let mut kept = stack.layer(handler());
+    let get = || http::Request::new(String::new());
+    for _ in 0..3 {
+        let response = kept.ready().await.unwrap().call(get()).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    stack
+        .reload(&Config::from_toml(ONE_PER_HOUR).unwrap().server)
+        .unwrap();
+    let status = |response: http::Response<_>| response.status();
+    assert_eq!(
+        status(kept.ready().await.unwrap().call(get()).await.unwrap()),
+        200
+    );
+    assert_eq!(
+        status(kept.ready().await.unwrap().call(get()).await.unwrap()),
+        429
+    );
+    let limited = stack.snapshot().rate_limit.unwrap();
+    assert_eq!((limited.admitted, limited.rejected), (1, 1));
+
+    // And back: the limiter is gone for the kept service too.
+    stack
+        .reload(&Config::from_toml("").unwrap().server)
+        .unwrap();
+    assert_eq!(
+        status(kept.ready().await.unwrap().call(get()).await.unwrap()),
+        200
+    );
+    assert!(stack.snapshot().rate_limit.is_none());
+}
+
 #[tokio::test]
 async fn a_watched_file_reloads_the_stack_and_a_bad_edit_changes_nothing() {
     let path = std::env::temp_dir().join(format!("tollgate-watch-{}.toml", std::process::id()));

@@ -1,11 +1,12 @@
-//! Reload without restart: a stack's layers live behind one atomic pointer, and each
-//! request composes its service from the layers it found there, once.
+//! Reload without restart: a stack's layers live behind one atomic pointer, and a
+//! service composes itself from the layers it finds there.
 //!
-//! A request reads the pointer in `poll_ready` and builds its whole stack from that
-//! one set of layers (a few `Arc` clones, what cloning the composed service would cost
-//! anyway), so no request sees half of an old configuration and half of a new one. A
-//! reload builds and checks the new layers first, and swaps them in only when they
-//! are valid: a bad file leaves the running stack as it was.
+//! A service reads the pointer in `poll_ready` and, when the layers there are not the
+//! ones it last composed, builds its whole stack anew from that one set (a few `Arc`
+//! clones), so no request sees half of an old configuration and half of a new one, and
+//! a request between reloads pays one pointer read. A reload builds and checks the new
+//! layers first, and swaps them in only when they are valid: a bad file leaves the
+//! running stack as it was.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,10 +27,11 @@ pub trait Compose<S> {
 pub(crate) type Live<L> = Arc<ArcSwap<L>>;
 
 /// The service of a reloadable stack: it composes its layers around a clone of the
-/// inner service when it is polled ready, then calls that composition once.
+/// inner service, and composes again when it is polled ready after a reload; a call
+/// goes through the composition that was polled ready.
 ///
-/// It is `Clone` (a clone starts unready: it composes anew, from the layers live at
-/// its own `poll_ready`) and as ready as the inner service is.
+/// It is `Clone` (a clone composes anew, from the layers live at its first
+/// `poll_ready`) and as ready as the inner service is.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -49,7 +51,8 @@ pub(crate) type Live<L> = Arc<ArcSwap<L>>;
 pub struct StackService<S, L: Compose<S>> {
     inner: S,
     live: Live<L>,
-    ready: Option<L::Service>,
+    /// The layers last composed, and their composition around `inner`.
+    composed: Option<(Arc<L>, L::Service)>,
 }
 
 impl<S, L: Compose<S>> StackService<S, L> {
@@ -57,7 +60,7 @@ impl<S, L: Compose<S>> StackService<S, L> {
         Self {
             inner,
             live,
-            ready: None,
+            composed: None,
         }
     }
 
@@ -77,7 +80,7 @@ impl<S, L: Compose<S>> StackService<S, L> {
     }
 }
 
-// By hand: a clone must not share (or copy) a composition readied for one request.
+// By hand: a clone must not copy a composition polled ready for another caller.
 impl<S: Clone, L: Compose<S>> Clone for StackService<S, L> {
     fn clone(&self) -> Self {
         Self::new(self.inner.clone(), self.live.clone())
@@ -87,7 +90,7 @@ impl<S: Clone, L: Compose<S>> Clone for StackService<S, L> {
 impl<S, L: Compose<S>> std::fmt::Debug for StackService<S, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StackService")
-            .field("ready", &self.ready.is_some())
+            .field("composed", &self.composed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -103,16 +106,26 @@ where
     type Future = <L::Service as Service<Req>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let ready = self
-            .ready
-            .get_or_insert_with(|| self.live.load().compose(self.inner.clone()));
-        ready.poll_ready(cx)
+        let live = self.live.load();
+        let service = match &mut self.composed {
+            Some((layers, service)) if Arc::ptr_eq(layers, &live) => service,
+            composed => {
+                // A reload (or the first request): dropping the old composition gives
+                // back whatever its readiness held.
+                let service = live.compose(self.inner.clone());
+                &mut composed
+                    .insert((arc_swap::Guard::into_inner(live), service))
+                    .1
+            }
+        };
+        service.poll_ready(cx)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        self.ready
-            .take()
-            .expect("StackService::call before poll_ready returned Ready")
-            .call(request)
+        let (_, service) = self
+            .composed
+            .as_mut()
+            .expect("StackService::call before poll_ready returned Ready");
+        service.call(request)
     }
 }
