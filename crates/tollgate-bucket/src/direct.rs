@@ -7,10 +7,10 @@ use std::time::Duration;
 use tollgate_core::sync::{AtomicU64, Ordering};
 use tollgate_core::{Clock, ConfigError, Quota, Rejection, SystemClock, Timestamp};
 
-use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::metrics::Metrics;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
+use tollgate_core::StripedCounter;
 
 /// One token bucket (GCRA) shared by every clone: lock-free, no background task.
 ///

@@ -60,7 +60,6 @@
 //! ```
 
 mod admitted;
-mod counter;
 mod decide;
 mod direct;
 mod future;

@@ -26,6 +26,8 @@
 //! - [`KeyFn`] picks a request's key for every keyed layer; [`KeyBytes`] writes a key
 //!   out for a store shared across processes.
 //! - [`SplitMix64`] draws jitter and shedding decisions.
+//! - [`StripedCounter`] counts for snapshots without a locked instruction on the hot
+//!   path.
 //! - `metrics` (feature `metrics`): the admission counters every layer records through
 //!   the `metrics` facade, and the `layer` label.
 //! - `timer` (feature `tokio`) arms a tokio timer from a [`Timestamp`], the one place
@@ -51,6 +53,7 @@
 
 mod clock;
 mod config;
+mod counter;
 mod key;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -69,6 +72,7 @@ pub use tower::BoxError;
 pub use clock::TokioClock;
 pub use clock::{saturating_nanos, Clock, ManualClock, SystemClock, Timestamp};
 pub use config::ConfigError;
+pub use counter::StripedCounter;
 pub use key::{KeyBytes, KeyFn};
 pub use quota::{Quota, QuotaBuilder};
 pub use random::SplitMix64;

@@ -11,9 +11,9 @@ use super::shard::Shard;
 use super::spill::Spill;
 use super::when_full::WhenFull;
 use super::{KeyedRateLimiter, QuotaFor, Shared, TraceKey};
-use crate::counter::StripedCounter;
 use crate::metrics::Metrics;
 use tollgate_core::Quota;
+use tollgate_core::StripedCounter;
 
 /// Builds a [`KeyedRateLimiter`]; start from [`KeyedRateLimiter::builder`].
 ///

@@ -18,7 +18,6 @@ use tollgate_core::{Clock, Rejection, SystemClock, Timestamp};
 pub use builder::KeyedBuilder;
 pub use when_full::WhenFull;
 
-use crate::counter::StripedCounter;
 use crate::gcra;
 use crate::metrics::Metrics;
 use crate::outcome::{Admitted, GiveBack, Reservation, Snapshot};
@@ -26,6 +25,7 @@ use insert::denied;
 use shard::{Entry, Shard};
 use spill::Spill;
 use tollgate_core::Quota;
+use tollgate_core::StripedCounter;
 
 /// Records a rejection with its key (set by [`KeyedBuilder::trace_keys`]).
 type TraceKey<K> = fn(&Rejection, &Quota, &K);
