@@ -1,7 +1,8 @@
 //! The shaper's state machine: pure, synchronous, time passed in by the caller.
 //!
-//! One mutex guards a FIFO of waiters and one "theoretical arrival time" (`tat`, as in
-//! GCRA). The head of the queue is released at `tat - (burst - weight) * interval`; each
+//! One mutex guards a FIFO of waiters; one atomic word holds the "theoretical arrival
+//! time" (`tat`, as in GCRA), so that while nobody waits a request that fits is
+//! released without the lock (see [`schedule`]). The head of the queue is released at `tat - (burst - weight) * interval`; each
 //! release moves `tat` on by `weight * interval`. Only the head ever holds a timer; the
 //! others wait to be woken when they become the head (see [`waiter`](crate::waiter)),
 //! so a waiter that leaves the queue (cancelled) takes no capacity with it: its
@@ -13,7 +14,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use tollgate_core::sync::{Arc, Mutex, MutexGuard};
-use tollgate_core::{Clock, Quota, Reason, Rejection, SystemClock, Timestamp};
+use tollgate_core::{Clock, Quota, Reason, Rejection, StripedCounter, SystemClock, Timestamp};
 
 use crate::adaptive::Adaptive;
 use crate::builder::{Config, ShaperBuilder};
@@ -22,8 +23,10 @@ use crate::metrics::Metrics;
 
 // What a response's verdict reaches, whatever the clock.
 mod observe;
+pub(crate) mod schedule;
 use crate::snapshot::Snapshot;
 use crate::waiter::Waiter;
+use schedule::Schedule;
 
 pub(crate) const TARGET: &str = "tollgate::leaky";
 
@@ -68,19 +71,21 @@ struct Inner<C> {
     clock: C,
     config: Config,
     metrics: Metrics,
+    /// GCRA's theoretical arrival time, in nanoseconds of the clock, and whether a
+    /// request may be released without the lock.
+    schedule: Schedule,
+    /// Requests released, at once or after waiting.
+    released: StripedCounter,
     state: Mutex<State>,
 }
 
 pub(crate) struct State {
-    /// GCRA's theoretical arrival time, in nanoseconds of the clock.
-    pub(crate) tat: u64,
     pub(crate) queue: VecDeque<Entry>,
     /// Sum of the weights in `queue`.
     pub(crate) queued_units: u64,
     /// Ids are handed out in order, so `queue` is sorted by id.
     next_id: u64,
     paused_until: u64,
-    pub(crate) released: u64,
     rejected: u64,
     pub(crate) cancelled: u64,
     adaptive: Option<Adaptive>,
@@ -121,12 +126,10 @@ impl<C> Clone for Shaper<C> {
 impl<C> Shaper<C> {
     pub(crate) fn from_parts(clock: C, config: Config, adaptive: Option<Adaptive>) -> Self {
         let state = State {
-            tat: 0,
             queue: VecDeque::new(),
             queued_units: 0,
             next_id: 0,
             paused_until: 0,
-            released: 0,
             rejected: 0,
             cancelled: 0,
             adaptive,
@@ -135,6 +138,8 @@ impl<C> Shaper<C> {
             inner: Arc::new(Inner {
                 clock,
                 metrics: Metrics::new(config.name.as_deref()),
+                schedule: Schedule::new(!config.adaptive),
+                released: StripedCounter::default(),
                 config,
                 state: Mutex::new(state),
             }),
@@ -162,6 +167,17 @@ impl<C> Shaper<C> {
         self.inner.lock()
     }
 
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.inner.schedule
+    }
+
+    /// Counts a release: `waited` nanoseconds in the queue.
+    #[inline]
+    pub(crate) fn released(&self, waited: u64) {
+        self.inner.released.add(1);
+        self.inner.metrics.released(waited);
+    }
+
     fn reject(
         &self,
         state: &mut State,
@@ -187,11 +203,30 @@ impl<C> Shaper<C> {
     /// help), [`Reason::Throttled`] by adaptive throttling, [`Reason::QueueFull`] with
     /// the time until the head leaves, [`Reason::WaitTooLong`] with the time after which
     /// the same request would fit. A weight of 0 is released at once and costs nothing.
+    #[inline]
     pub fn admit_at(&self, weight: u32, now: Timestamp) -> Result<Admit<C>, Rejection> {
         if weight == 0 {
             return Ok(Admit::Now);
         }
         let config = &self.inner.config;
+        if weight <= config.burst
+            && self
+                .inner
+                .schedule
+                .try_release(config, weight, now.as_nanos())
+        {
+            self.released(0);
+            return Ok(Admit::Now);
+        }
+        self.admit_locked(weight, now)
+    }
+
+    /// [`admit_at`](Self::admit_at) under the lock: someone is queued, the request does
+    /// not fit now, or adaptive throttling must count it.
+    #[inline(never)]
+    fn admit_locked(&self, weight: u32, now: Timestamp) -> Result<Admit<C>, Rejection> {
+        let config = &self.inner.config;
+        let now_ns = now.as_nanos();
         let mut state = self.lock();
         let state = &mut *state;
         if weight > config.burst {
@@ -202,26 +237,46 @@ impl<C> Shaper<C> {
                 return Err(self.reject(state, Reason::Throttled, None));
             }
         }
-        let now_ns = now.as_nanos();
-        if state.queue.is_empty() {
-            let release = release_at(config, state.tat, now_ns, 0, weight);
-            if release <= now_ns {
-                state.tat = advance(config, state.tat, now_ns, weight);
-                state.released += 1;
-                self.inner.metrics.released(0);
-                return Ok(Admit::Now);
+        let schedule = &self.inner.schedule;
+        // Loops only while releases without the lock move the schedule under us; once
+        // anyone is queued, the schedule is closed and only this lock writes it.
+        loop {
+            let seen = schedule.load();
+            let tat = seen.tat();
+            if state.queue.is_empty() {
+                let release = release_at(config, tat, now_ns, 0, weight);
+                if release <= now_ns {
+                    if !schedule.replace(seen, advance(config, tat, now_ns, weight), true) {
+                        continue;
+                    }
+                    self.released(0);
+                    return Ok(Admit::Now);
+                }
+            } else if state.queue.len() >= config.max_queue {
+                let head = state.queue[0].weight;
+                let wait = release_at(config, tat, now_ns, 0, head) - now_ns;
+                return Err(self.reject(
+                    state,
+                    Reason::QueueFull,
+                    Some(Duration::from_nanos(wait)),
+                ));
             }
-        } else if state.queue.len() >= config.max_queue {
-            let head = state.queue[0].weight;
-            let wait = release_at(config, state.tat, now_ns, 0, head) - now_ns;
-            return Err(self.reject(state, Reason::QueueFull, Some(Duration::from_nanos(wait))));
+            let release = release_at(config, tat, now_ns, state.queued_units, weight);
+            let wait = release - now_ns;
+            if wait > config.max_wait {
+                let after = Duration::from_nanos(wait - config.max_wait);
+                return Err(self.reject(state, Reason::WaitTooLong, Some(after)));
+            }
+            // The first to queue closes the schedule, from the very reading its wait
+            // was computed from.
+            if state.queue.is_empty() && !schedule.replace(seen, tat, false) {
+                continue;
+            }
+            return Ok(Admit::Wait(self.enqueue(state, weight, now_ns, wait)));
         }
-        let release = release_at(config, state.tat, now_ns, state.queued_units, weight);
-        let wait = release - now_ns;
-        if wait > config.max_wait {
-            let after = Duration::from_nanos(wait - config.max_wait);
-            return Err(self.reject(state, Reason::WaitTooLong, Some(after)));
-        }
+    }
+
+    fn enqueue(&self, state: &mut State, weight: u32, now_ns: u64, wait: u64) -> Waiter<C> {
         let id = state.next_id;
         state.next_id += 1;
         state.queue.push_back(Entry {
@@ -232,7 +287,7 @@ impl<C> Shaper<C> {
         state.queued_units += u64::from(weight);
         self.inner.metrics.queue_length(state.queue.len());
         tracing::trace!(target: TARGET, id, weight, wait_ns = wait, queued = state.queue.len(), "queued");
-        Ok(Admit::Wait(Waiter::new(self.clone(), id, weight, now_ns)))
+        Waiter::new(self.clone(), id, weight, now_ns)
     }
 
     /// Pauses releases until `until` (server pushback), capped at `max_pause` after
@@ -257,9 +312,10 @@ impl<C> Shaper<C> {
         let config = &self.inner.config;
         let state = self.lock();
         let now_ns = now.as_nanos();
-        let release = release_at(config, state.tat, now_ns, state.queued_units, 1);
+        let tat = self.inner.schedule.load().tat();
+        let release = release_at(config, tat, now_ns, state.queued_units, 1);
         Snapshot {
-            admitted: state.released,
+            admitted: self.inner.released.sum(),
             rejected: state.rejected,
             queued: state.queue.len(),
             queued_units: state.queued_units,
@@ -272,6 +328,7 @@ impl<C> Shaper<C> {
 
 impl<C: Clock> Shaper<C> {
     /// [`admit_at`](Self::admit_at) now.
+    #[inline]
     pub fn admit(&self, weight: u32) -> Result<Admit<C>, Rejection> {
         self.admit_at(weight, self.inner.clock.now())
     }
@@ -329,6 +386,7 @@ impl<C> fmt::Debug for Shaper<C> {
 /// While anyone waits the schedule is saturated (`tat > now`), so each queued unit
 /// moves the release one interval later; an empty queue releases at
 /// `max(now, tat - (burst - weight) * interval)`.
+#[inline]
 pub(crate) fn release_at(
     config: &Config,
     tat: u64,
@@ -345,6 +403,7 @@ pub(crate) fn release_at(
 
 /// `tat` after releasing `weight` units at `now`: the release is conformant to GCRA,
 /// so lateness is never made up by releasing closer than the interval.
+#[inline]
 pub(crate) fn advance(config: &Config, tat: u64, now: u64, weight: u32) -> u64 {
     tat.max(now)
         .saturating_add(u64::from(weight).saturating_mul(config.interval))

@@ -73,18 +73,19 @@ impl<C> Waiter<C> {
             return Turn::Queued;
         }
         let now_ns = now.as_nanos();
-        let release = release_at(config, state.tat, now_ns, 0, self.weight);
+        // Closed while anyone is queued: only this lock writes it.
+        let tat = self.shaper.schedule().load().tat();
+        let release = release_at(config, tat, now_ns, 0, self.weight);
         if release > now_ns {
             register(&mut head.waker, waker);
             return Turn::At(Timestamp::from_nanos(release));
         }
         state.queue.pop_front();
         state.queued_units -= u64::from(self.weight);
-        state.tat = advance(config, state.tat, now_ns, self.weight);
-        state.released += 1;
-        let metrics = self.shaper.metrics();
-        metrics.released(now_ns.saturating_sub(self.queued_at));
-        metrics.queue_length(state.queue.len());
+        let tat = advance(config, tat, now_ns, self.weight);
+        self.shaper.schedule().set(tat, state.queue.is_empty());
+        self.shaper.released(now_ns.saturating_sub(self.queued_at));
+        self.shaper.metrics().queue_length(state.queue.len());
         let next = state.queue.front_mut().and_then(|e| e.waker.take());
         drop(guard);
         self.done = true;
@@ -116,6 +117,10 @@ impl<C> Drop for Waiter<C> {
         state.queue.remove(i);
         state.queued_units -= u64::from(self.weight);
         state.cancelled += 1;
+        if state.queue.is_empty() {
+            let schedule = self.shaper.schedule();
+            schedule.set(schedule.load().tat(), true);
+        }
         self.shaper.metrics().queue_length(state.queue.len());
         // The head left: its successor inherits the turn and must arm its timer now,
         // or the slot would pass unused.

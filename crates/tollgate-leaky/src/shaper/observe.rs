@@ -24,7 +24,7 @@ impl<C> Inner<C> {
         // The bucket is empty at `until`: one unit is available then, the next one
         // interval later.
         let slack = u64::from(config.burst - 1).saturating_mul(config.interval);
-        state.tat = state.tat.max(until.saturating_add(slack));
+        self.schedule.push_back(until.saturating_add(slack));
         state.paused_until = state.paused_until.max(until);
         tracing::info!(target: TARGET, pause_ns = until.saturating_sub(now.as_nanos()), queued = state.queue.len(), "paused by server feedback");
     }
