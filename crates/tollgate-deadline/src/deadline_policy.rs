@@ -224,6 +224,16 @@ impl<C> DeadlinePolicy<C> {
         now: Timestamp,
         sent: Result<Option<Duration>, E>,
     ) -> Result<Option<Deadline>, Rejection> {
+        self.admit_with(|| now, sent)
+    }
+
+    /// [`admit`](Self::admit), reading `now` only for a request that gets a deadline:
+    /// one that runs unbounded or is refused as malformed costs no clock read.
+    pub(crate) fn admit_with<E: fmt::Display>(
+        &self,
+        now: impl FnOnce() -> Timestamp,
+        sent: Result<Option<Duration>, E>,
+    ) -> Result<Option<Deadline>, Rejection> {
         let c = &self.config;
         let sent = match sent {
             Ok(sent) => sent,
@@ -257,6 +267,6 @@ impl<C> DeadlinePolicy<C> {
             return Err(exceeded(DeadlineKind::Inherited));
         }
         self.counters.admitted(budget);
-        Ok(Some(Deadline::after(now, budget)))
+        Ok(Some(Deadline::after(now(), budget)))
     }
 }

@@ -83,9 +83,9 @@ where
     }
 
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let now = self.policy.clock().now();
         let sent = self.propagate.read(&req);
-        match self.policy.admit(now, sent) {
+        let clock = self.policy.clock();
+        match self.policy.admit_with(|| clock.now(), sent) {
             Ok(None) => ResponseFuture::unbounded(self.inner.call(req)),
             Err(rejection) => ResponseFuture::refused(self.refuse.prepare(&req), rejection),
             Ok(Some(deadline)) => {

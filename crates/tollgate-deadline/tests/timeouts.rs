@@ -248,3 +248,53 @@ async fn a_layer_on_another_clock_arms_its_timer_for_the_time_left() {
     assert_eq!(kind_of(&err), DeadlineKind::PerTry);
     assert_eq!(t0.elapsed(), Duration::from_millis(70));
 }
+
+/// A clock that counts its reads.
+#[derive(Debug, Clone, Default)]
+struct CountingClock(Arc<std::sync::atomic::AtomicUsize>);
+
+impl CountingClock {
+    fn reads(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Timestamp {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Timestamp::from_nanos(1_000_000)
+    }
+}
+
+#[tokio::test]
+async fn a_server_deadline_reads_the_clock_only_for_a_request_it_bounds() {
+    use tollgate_deadline::{DeadlinePolicy, ServerDeadlineLayer};
+    let ok = || service_fn(|()| async { Ok::<_, BoxError>(()) });
+    let layer = |policy: tollgate_deadline::DeadlinePolicyBuilder<CountingClock>| {
+        ServerDeadlineLayer::new(policy.build().unwrap())
+    };
+
+    // No deadline sent and none by default: unbounded, and no clock read.
+    let clock = CountingClock::default();
+    let unbounded = layer(
+        DeadlinePolicy::builder()
+            .max(Duration::from_secs(10))
+            .clock(clock.clone()),
+    );
+    let before = clock.reads();
+    unbounded.layer(ok()).oneshot(()).await.unwrap();
+    assert_eq!(clock.reads(), before);
+    assert_eq!(unbounded.snapshot().unbounded, 1);
+
+    // A default budget bounds it: one read, to place the deadline.
+    let clock = CountingClock::default();
+    let bounded = layer(
+        DeadlinePolicy::builder()
+            .default_budget(Duration::from_secs(1))
+            .clock(clock.clone()),
+    );
+    let before = clock.reads();
+    bounded.layer(ok()).oneshot(()).await.unwrap();
+    assert_eq!(clock.reads(), before + 1);
+    assert_eq!(bounded.snapshot().admitted, 1);
+}
