@@ -16,7 +16,6 @@
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,8 +38,22 @@ use tower::{Layer, Service};
 #[global_allocator]
 static HEAP: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
-/// The counts are process-wide: one case at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The counts are process-wide, so the cases run one after another in one test: no
+/// other test of this binary builds its layers, and the harness reports no other test,
+/// while a case counts.
+#[test]
+fn no_admitted_path_allocates_more_than_it_must() {
+    the_direct_rate_limit_allocates_nothing();
+    the_keyed_rate_limit_allocates_nothing();
+    the_rate_limit_headers_on_admitted_responses_allocate_nothing();
+    the_shaper_admitting_at_once_allocates_nothing();
+    the_closed_breaker_allocates_nothing();
+    the_server_deadline_without_its_extension_allocates_nothing();
+    the_server_deadline_allocates_only_its_extension();
+    the_timeout_allocates_nothing();
+    the_drain_counting_until_the_body_ends_allocates_nothing();
+    the_whole_server_stack_allocates_only_the_deadline_extension();
+}
 
 const REQUESTS: usize = 1_000;
 
@@ -132,9 +145,6 @@ fn assert_allocations_per_request<S, B>(name: &str, layered: S, allowed: usize)
 where
     S: Service<Request<Body>, Response = Response<B>>,
 {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,34 +160,29 @@ where
     );
 }
 
-#[test]
 fn the_direct_rate_limit_allocates_nothing() {
     let layer = RateLimitLayer::new(RateLimiter::new(quota())).refuse_with(AsResponse::new());
     assert_no_allocation("RateLimitLayer direct", layer.layer(Handler));
 }
 
-#[test]
 fn the_keyed_rate_limit_allocates_nothing() {
     let limiter = KeyedRateLimiter::builder(quota()).build().expect("valid");
     let layer = RateLimitLayer::keyed(limiter, PeerIp::new()).refuse_with(AsResponse::new());
     assert_no_allocation("RateLimitLayer keyed by peer IP", layer.layer(Handler));
 }
 
-#[test]
 fn the_rate_limit_headers_on_admitted_responses_allocate_nothing() {
     let limiter = KeyedRateLimiter::builder(quota()).build().expect("valid");
     let layer = RateLimitLayer::keyed(limiter, PeerIp::new()).refuse_with(AdmittedHeaders::new());
     assert_no_allocation("RateLimitLayer with AdmittedHeaders", layer.layer(Handler));
 }
 
-#[test]
 fn the_shaper_admitting_at_once_allocates_nothing() {
     let shaper = Shaper::builder(quota()).build().expect("valid");
     let layer = ShapeLayer::new(shaper).refuse_with(AsResponse::new());
     assert_no_allocation("ShapeLayer", layer.layer(Handler));
 }
 
-#[test]
 fn the_closed_breaker_allocates_nothing() {
     let breaker = Breaker::builder().build().expect("valid");
     let layer = BreakerLayer::new(breaker).refuse_with(AsResponse::new());
@@ -194,7 +199,6 @@ fn server_deadline(headers: TimeoutHeaders) -> ServerDeadlineLayer<TimeoutHeader
         .refuse_with(AsResponse::new())
 }
 
-#[test]
 fn the_server_deadline_without_its_extension_allocates_nothing() {
     let layer = server_deadline(TimeoutHeaders::new().without_extension());
     assert_no_allocation(
@@ -203,13 +207,11 @@ fn the_server_deadline_without_its_extension_allocates_nothing() {
     );
 }
 
-#[test]
 fn the_server_deadline_allocates_only_its_extension() {
     let layer = server_deadline(TimeoutHeaders::new());
     assert_allocations_per_request("ServerDeadlineLayer", layer.layer(Handler), 1);
 }
 
-#[test]
 fn the_timeout_allocates_nothing() {
     let policy = TimeoutPolicy::total(Duration::from_secs(1)).expect("valid");
     let layer = TimeoutLayer::new(policy)
@@ -218,7 +220,6 @@ fn the_timeout_allocates_nothing() {
     assert_no_allocation("TimeoutLayer", layer.layer(Handler));
 }
 
-#[test]
 fn the_drain_counting_until_the_body_ends_allocates_nothing() {
     let drain = Drain::builder().build().expect("default timings");
     let layer = DrainLayer::new(drain.clone())
@@ -230,7 +231,6 @@ fn the_drain_counting_until_the_body_ends_allocates_nothing() {
 
 /// Every layer on, the deadline's extension kept (the stack hands handlers
 /// `Extension<Deadline>`).
-#[test]
 fn the_whole_server_stack_allocates_only_the_deadline_extension() {
     let stack = tollgate_workspace::bench_server_stack(tollgate::KeySource::peer_ip());
     assert_allocations_per_request("ServerStack", stack.layer(Handler), 1);
