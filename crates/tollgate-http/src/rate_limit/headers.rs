@@ -1,4 +1,3 @@
-use std::fmt::Write;
 use std::time::Duration;
 
 use bytes::BufMut;
@@ -51,7 +50,7 @@ const DEFAULT_NAME: &str = "default";
 /// ```
 pub fn policy_value(name: Option<&str>, policy: Policy) -> HeaderValue {
     let (quota, window) = whole_seconds(policy);
-    value(name, format_args!(";q={quota};w={window}"))
+    value(name, [(";q=", quota), (";w=", window)])
 }
 
 /// The `RateLimit` value for `remaining` requests and `seconds` (rounded up), named
@@ -66,7 +65,7 @@ pub fn policy_value(name: Option<&str>, policy: Policy) -> HeaderValue {
 pub fn limit_value(name: Option<&str>, remaining: u64, seconds: Duration) -> HeaderValue {
     let remaining = remaining.min(SF_INTEGER_MAX);
     let t = retry_after_seconds(seconds).min(SF_INTEGER_MAX);
-    value(name, format_args!(";r={remaining};t={t}"))
+    value(name, [(";r=", remaining), (";t=", t)])
 }
 
 /// Inserts both headers for a rejection that names the policy it was measured against
@@ -97,7 +96,7 @@ pub fn insert_rejected(headers: &mut HeaderMap, rejection: &Rejection) {
     headers.insert(RATELIMIT_POLICY, policy_value(name, policy));
     let limit = match rejection.retry_after() {
         Some(wait) => limit_value(name, 0, wait),
-        None => value(name, format_args!(";r=0")),
+        None => value(name, [(";r=", 0)]),
     };
     headers.insert(RATELIMIT, limit);
 }
@@ -130,9 +129,10 @@ pub(crate) fn admitted_limit_value(name: Option<&str>, admitted: &Admitted) -> H
     limit_value(name, u64::from(admitted.remaining()), admitted.reset())
 }
 
-/// `"name"` then `rest`. A name that is not printable ASCII (which the limiters'
-/// builders refuse) cannot be a structured-field String: it is stated as `"default"`.
-fn value(name: Option<&str>, rest: std::fmt::Arguments<'_>) -> HeaderValue {
+/// `"name"` then each parameter and its integer (`;r=5`). A name that is not printable
+/// ASCII (which the limiters' builders refuse) cannot be a structured-field String: it
+/// is stated as `"default"`.
+fn value<const N: usize>(name: Option<&str>, parameters: [(&str, u64); N]) -> HeaderValue {
     let name = name
         .filter(|n| !n.is_empty() && n.bytes().all(|b| (0x20..=0x7e).contains(&b)))
         .unwrap_or(DEFAULT_NAME);
@@ -145,8 +145,11 @@ fn value(name: Option<&str>, rest: std::fmt::Arguments<'_>) -> HeaderValue {
             text.put_u8(b);
         }
         text.put_u8(b'"');
-        // Writing to a BytesMut cannot fail.
-        let _ = text.write_fmt(rest);
+        let mut digits = itoa::Buffer::new();
+        for (parameter, n) in parameters {
+            text.put_slice(parameter.as_bytes());
+            text.put_slice(digits.format(n).as_bytes());
+        }
     })
     // The name is printable ASCII and the rest is digits and `;=`.
     .unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
