@@ -1,6 +1,7 @@
 //! The release checks: every published crate packaged and verified, the docs as docs.rs
 //! builds them, and the API compared with the last release (see CONTRIBUTING.md).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::{cargo, ensure_cargo_tool, library_crates, root};
@@ -13,11 +14,85 @@ use crate::{cargo, ensure_cargo_tool, library_crates, root};
 /// dependency only the workspace provides.
 pub(crate) fn package() -> Result<(), String> {
     let crates = library_crates();
+    forget_stale_extractions(&crates)?;
+    forget_stale_builds(&crates)?;
     let mut args = vec!["package", "--allow-dirty"];
     for krate in &crates {
         args.extend(["-p", krate.as_str()]);
     }
     cargo(&args, &[])
+}
+
+/// Removes our crates from the source cache of the local overlay that `cargo package`
+/// verifies against. Cargo extracts a package there once per name and version and
+/// reuses the extraction ever after, so a sibling changed since the last run (at the
+/// same version) would be verified from its old source: a new item it exports would be
+/// missing. The overlay's caches are the directories of `$CARGO_HOME/registry/src`
+/// named `-<hash>` (a local registry has no host); crates.io's are left alone.
+fn forget_stale_extractions(crates: &[String]) -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(Ok(registries)) = home.map(|home| home.join("registry").join("src").read_dir()) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(extracted) = registry.path().read_dir() else {
+            continue;
+        };
+        for package in extracted.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            // `<crate>-<version>`: a version starts with a digit.
+            let ours = crates.iter().any(|krate| {
+                name.strip_prefix(krate.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(package.path())
+                    .map_err(|e| format!("removing {}: {e}", package.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the builds of our crates' packages from the target directory. Cargo takes a
+/// registry package as immutable, and writes every packaged file with one fixed time,
+/// so a build of a sibling's old package (same version) passes its freshness check and
+/// would be reused for the new one. Such a build is one whose dep-info names sources
+/// in the overlay's cache (`registry/src/-<hash>`); forgetting its fingerprint makes
+/// cargo build it again. The workspace's own builds are left alone.
+fn forget_stale_builds(crates: &[String]) -> Result<(), String> {
+    let target = root().join("target").join("debug");
+    let Ok(deps) = target.join("deps").read_dir() else {
+        return Ok(());
+    };
+    for dep_info in deps.flatten() {
+        let name = dep_info.file_name().to_string_lossy().into_owned();
+        // `<crate, with underscores>-<16 hex digits>.d`.
+        let Some(unit) = crates.iter().find_map(|krate| {
+            let hash = name
+                .strip_prefix(&krate.replace('-', "_"))?
+                .strip_prefix('-')?
+                .strip_suffix(".d")?;
+            (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| format!("{krate}-{hash}"))
+        }) else {
+            continue;
+        };
+        let packaged = std::fs::read_to_string(dep_info.path())
+            .is_ok_and(|text| text.contains("/registry/src/-"));
+        let fingerprint = target.join(".fingerprint").join(unit);
+        if packaged && fingerprint.exists() {
+            std::fs::remove_dir_all(&fingerprint)
+                .map_err(|e| format!("removing {}: {e}", fingerprint.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The docs as docs.rs builds them (`--cfg docsrs`, so `doc_cfg` badges the
