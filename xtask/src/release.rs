@@ -47,8 +47,7 @@ fn forget_stale_extractions(crates: &[String]) -> Result<(), String> {
             let name = package.file_name().to_string_lossy().into_owned();
             // `<crate>-<version>`: a version starts with a digit.
             let ours = crates.iter().any(|krate| {
-                name.strip_prefix(krate.as_str())
-                    .and_then(|rest| rest.strip_prefix('-'))
+                suffix_of(&name, krate)
                     .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
             });
             if ours {
@@ -75,10 +74,7 @@ fn forget_stale_builds(crates: &[String]) -> Result<(), String> {
         let name = dep_info.file_name().to_string_lossy().into_owned();
         // `<crate, with underscores>-<16 hex digits>.d`.
         let Some(unit) = crates.iter().find_map(|krate| {
-            let hash = name
-                .strip_prefix(&krate.replace('-', "_"))?
-                .strip_prefix('-')?
-                .strip_suffix(".d")?;
+            let hash = suffix_of(&name, &krate.replace('-', "_"))?.strip_suffix(".d")?;
             (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
                 .then(|| format!("{krate}-{hash}"))
         }) else {
@@ -93,6 +89,11 @@ fn forget_stale_builds(crates: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What follows `<krate>-` in `name`, if `name` starts so.
+fn suffix_of<'a>(name: &'a str, krate: &str) -> Option<&'a str> {
+    name.strip_prefix(krate)?.strip_prefix('-')
 }
 
 /// The docs as docs.rs builds them (`--cfg docsrs`, so `doc_cfg` badges the

@@ -351,28 +351,15 @@ where
     /// the decision that spent half of it: the next decisions spend the new cells with
     /// no round trip in between.
     async fn refill(self: Arc<Self>, key: Vec<u8>, cells: u32, now: Timestamp, seen: u64) {
+        let key = LocalKey::from_tagged(&key);
         if let Ok(reply) = self
-            .round_trip(
-                LocalKey::from_tagged(&key),
-                1,
-                cells,
-                now,
-                Duration::ZERO,
-                seen,
-            )
+            .round_trip(key, 1, cells, now, Duration::ZERO, seen)
             .await
         {
             // Every cell granted goes to the lease: no request spends one here.
-            let _ = self.apply(
-                LocalKey::from_tagged(&key),
-                1,
-                0,
-                reply,
-                now,
-                Duration::ZERO,
-            );
+            let _ = self.apply(key, 1, 0, reply, now, Duration::ZERO);
         }
-        self.local.lease_ended(LocalKey::from_tagged(&key), now);
+        self.local.lease_ended(key, now);
     }
 
     fn admitted(&self, now: Timestamp, reset: Duration) -> Admitted {
