@@ -116,7 +116,7 @@ impl<C: Clock> Breaker<C> {
             } else {
                 Timestamp::ZERO
             };
-            self.shared.admitted.add();
+            self.shared.admitted.add(1);
             self.shared.metrics.admitted();
             return Ok(Permit::new(
                 Arc::clone(&self.shared),
@@ -136,7 +136,7 @@ impl<C: Clock> Breaker<C> {
     #[cold]
     fn acquire_slow(&self, now: Timestamp) -> Result<Permit<C>, Rejection> {
         let permit = self.acquire_at(now)?;
-        self.shared.admitted.add();
+        self.shared.admitted.add(1);
         self.shared.metrics.admitted();
         Ok(permit)
     }

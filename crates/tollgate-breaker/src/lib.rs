@@ -93,7 +93,6 @@ mod service;
 mod shared;
 mod snapshot;
 mod state;
-mod tally;
 mod transition;
 mod window;
 

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tollgate_core::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
-use tollgate_core::{Clock, Reason, Rejection, SplitMix64};
+use tollgate_core::{Clock, Reason, Rejection, SplitMix64, StripedCounter};
 
 use crate::config::BreakerConfig;
 use crate::metrics::Metrics;
 use crate::state::{Word, CLOSED};
-use crate::tally::Tally;
 use crate::transition::{Transition, TransitionReason};
 use crate::window::Window;
 use crate::State;
@@ -45,8 +44,9 @@ pub(crate) struct Shared<C> {
     pub(crate) since: AtomicU64,
     pub(crate) consecutive: AtomicU32,
     pub(crate) transitions: AtomicU64,
-    /// Calls admitted (permits issued), striped so the closed path shares no line.
-    pub(crate) admitted: Tally,
+    /// Calls admitted (permits issued), striped so that the closed path writes no
+    /// shared line and takes no locked instruction for it.
+    pub(crate) admitted: StripedCounter,
     /// Calls refused; only the refusing path writes it.
     pub(crate) rejected: AtomicU64,
     /// The `metrics` handles, shared by the breakers of a keyed table.
@@ -93,7 +93,7 @@ impl<C: Clock> Shared<C> {
             since: AtomicU64::new(now.as_nanos()),
             consecutive: AtomicU32::new(0),
             transitions: AtomicU64::new(0),
-            admitted: Tally::new(),
+            admitted: StripedCounter::default(),
             rejected: AtomicU64::new(0),
             metrics,
             window,
