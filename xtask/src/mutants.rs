@@ -15,6 +15,7 @@ const CORES: &[(&str, &[&str])] = &[
         &[
             "crates/tollgate-core/src/quota.rs",
             "crates/tollgate-core/src/random.rs",
+            "crates/tollgate-core/src/counter.rs",
         ],
     ),
     (

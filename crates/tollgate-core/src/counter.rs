@@ -2,8 +2,8 @@
 //! lines and free of locked instructions for the threads that count most.
 //!
 //! Threads take stripe indexes `0..OWNED`, each owned by at most one live thread at a
-//! time: a thread takes a free index the first time it counts and gives it back when it
-//! exits. A counter has an owned stripe for each of the first indexes (twice as many as
+//! time: a thread takes the lowest free index the first time it counts and gives it
+//! back when it exits. A counter has an owned stripe for each of the first indexes (twice as many as
 //! the machine runs threads at once, at most [`OWNED`]) plus one shared stripe. While a
 //! thread owns index `i`, it is the only writer of stripe `i` of every counter, so it
 //! adds with a plain load and store (no `lock` prefix, no lost update). A thread whose
@@ -110,18 +110,21 @@ fn assign() -> usize {
         let mut free = FREE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        free.extend((0..OWNED).rev());
+        free.extend(0..OWNED);
     });
     // Registers `Owner`'s destructor; if the thread is already being torn down, it
     // counts on the shared stripe and takes nothing.
     if OWNER.try_with(|_| ()).is_err() {
         return OWNED;
     }
-    let i = FREE
+    // The lowest free index: live threads keep to the first indexes, which every
+    // counter has stripes for.
+    let mut free = FREE
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .pop()
-        .unwrap_or(OWNED);
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lowest = (0..free.len()).min_by_key(|&at| free[at]);
+    let i = lowest.map_or(OWNED, |at| free.swap_remove(at));
+    drop(free);
     STRIPE.with(|s| s.set(i));
     i
 }
@@ -167,25 +170,86 @@ impl std::fmt::Debug for StripedCounter {
 #[cfg(not(loom))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, Barrier};
+
+    /// Stripe indexes are per process: the tests that count on many threads take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds `n` once every thread of `together` is there, and stays until all have
+    /// added (so none gives its stripe back early); returns the stripe index it used.
+    fn count_on_a_thread(counter: &StripedCounter, together: &Barrier, n: u64) -> usize {
+        together.wait();
+        for _ in 0..n {
+            counter.add(1);
+        }
+        together.wait();
+        STRIPE.with(Cell::get)
+    }
 
     #[test]
-    fn counts_exactly_across_many_threads() {
+    fn counts_exactly_when_more_threads_count_at_once_than_there_are_stripes() {
+        let _serial = serial();
         let counter = Arc::new(StripedCounter::default());
-        // More threads than owned stripes, twice over: some share, stripes are reused.
-        let threads: Vec<_> = (0..2 * OWNED + 3)
+        let owned = counter.stripes.len() - 1;
+        // Every thread is alive until all have counted, so the ones past the owned
+        // stripes (and past every index) share the last stripe, enough adds each that
+        // a plain store there would lose some.
+        const ADDS: u64 = 100_000;
+        let threads = OWNED + 3;
+        let together = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let counter = counter.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..1_000 {
-                        counter.add(1);
-                    }
-                })
+                let (counter, together) = (counter.clone(), together.clone());
+                std::thread::spawn(move || count_on_a_thread(&counter, &together, ADDS))
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
+        let stripes: Vec<usize> = handles.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(counter.sum(), threads as u64 * ADDS);
+        let sharing = stripes.iter().filter(|&&i| i >= owned).count() as u64;
+        assert!(sharing >= 3, "{stripes:?}");
+        assert_eq!(
+            counter.stripes[owned].0.load(Ordering::Relaxed),
+            sharing * ADDS,
+            "the shared stripe holds exactly the adds of the threads without one"
+        );
+        for &i in stripes.iter().filter(|&&i| i < owned) {
+            assert_eq!(counter.stripes[i].0.load(Ordering::Relaxed), ADDS, "{i}");
         }
-        assert_eq!(counter.sum(), (2 * OWNED as u64 + 3) * 1_000);
+    }
+
+    #[test]
+    fn a_stripe_is_handed_on_when_its_thread_exits() {
+        let _serial = serial();
+        let counter = Arc::new(StripedCounter::default());
+        let owned = counter.stripes.len() - 1;
+        let alone = Arc::new(Barrier::new(1));
+        // Twice as many threads as stripe indexes, one after another: each gets a
+        // stripe of its own, given back by the one before.
+        for _ in 0..2 * OWNED {
+            let (c, alone) = (counter.clone(), alone.clone());
+            let stripe = std::thread::spawn(move || count_on_a_thread(&c, &alone, 10))
+                .join()
+                .unwrap();
+            assert!(stripe < owned, "an owned stripe: {stripe} of {owned}");
+        }
+        assert_eq!(counter.sum(), 2 * OWNED as u64 * 10);
+        assert_eq!(counter.stripes[owned].0.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            format!("{counter:?}"),
+            format!("StripedCounter({})", 2 * OWNED * 10)
+        );
+    }
+
+    #[test]
+    fn a_counter_has_a_stripe_for_each_thread_the_machine_runs_and_as_many_again() {
+        let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let counter = StripedCounter::default();
+        assert_eq!(counter.stripes.len(), (2 * parallelism).min(OWNED) + 1);
     }
 }
