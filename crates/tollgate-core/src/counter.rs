@@ -3,12 +3,13 @@
 //!
 //! Threads take stripe indexes `0..OWNED`, each owned by at most one live thread at a
 //! time: a thread takes the lowest free index the first time it counts and gives it
-//! back when it exits. A counter has an owned stripe for each of the first indexes (twice as many as
-//! the machine runs threads at once, at most [`OWNED`]) plus one shared stripe. While a
-//! thread owns index `i`, it is the only writer of stripe `i` of every counter, so it
-//! adds with a plain load and store (no `lock` prefix, no lost update). A thread whose
-//! index has no stripe of its own in a counter adds to the shared stripe with an atomic
-//! add. Counters are not part of any decision, so they use std atomics even under loom.
+//! back when it exits. A counter has an owned stripe for each of the first indexes
+//! (twice as many as the machine runs threads at once, at most [`OWNED`]) plus one
+//! shared stripe. While a thread owns index `i`, it is the only writer of stripe `i` of
+//! every counter, so it adds with a plain load and store (no `lock` prefix, no lost
+//! update). A thread whose index has no stripe of its own in a counter adds to the
+//! shared stripe with an atomic add. Counters are not part of any decision, so they use
+//! std atomics even under loom.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
