@@ -266,35 +266,38 @@ impl Clock for CountingClock {
     }
 }
 
+/// Sends one request with no deadline through a server deadline built from `policy`
+/// on a counting clock: the clock reads it took, and the policy's snapshot after it.
+async fn clock_reads_of_one_request(
+    policy: tollgate_deadline::DeadlinePolicyBuilder,
+) -> (usize, tollgate_deadline::DeadlineSnapshot) {
+    let clock = CountingClock::default();
+    let layer =
+        tollgate_deadline::ServerDeadlineLayer::new(policy.clock(clock.clone()).build().unwrap());
+    let before = clock.reads();
+    layer
+        .layer(service_fn(|()| async { Ok::<_, BoxError>(()) }))
+        .oneshot(())
+        .await
+        .unwrap();
+    (clock.reads() - before, layer.snapshot())
+}
+
 #[tokio::test]
 async fn a_server_deadline_reads_the_clock_only_for_a_request_it_bounds() {
-    use tollgate_deadline::{DeadlinePolicy, ServerDeadlineLayer};
-    let ok = || service_fn(|()| async { Ok::<_, BoxError>(()) });
-    let layer = |policy: tollgate_deadline::DeadlinePolicyBuilder<CountingClock>| {
-        ServerDeadlineLayer::new(policy.build().unwrap())
-    };
+    use tollgate_deadline::DeadlinePolicy;
 
     // No deadline sent and none by default: unbounded, and no clock read.
-    let clock = CountingClock::default();
-    let unbounded = layer(
-        DeadlinePolicy::builder()
-            .max(Duration::from_secs(10))
-            .clock(clock.clone()),
-    );
-    let before = clock.reads();
-    unbounded.layer(ok()).oneshot(()).await.unwrap();
-    assert_eq!(clock.reads(), before);
-    assert_eq!(unbounded.snapshot().unbounded, 1);
+    let (reads, snapshot) =
+        clock_reads_of_one_request(DeadlinePolicy::builder().max(Duration::from_secs(10))).await;
+    assert_eq!(reads, 0);
+    assert_eq!(snapshot.unbounded, 1);
 
     // A default budget bounds it: one read, to place the deadline.
-    let clock = CountingClock::default();
-    let bounded = layer(
-        DeadlinePolicy::builder()
-            .default_budget(Duration::from_secs(1))
-            .clock(clock.clone()),
-    );
-    let before = clock.reads();
-    bounded.layer(ok()).oneshot(()).await.unwrap();
-    assert_eq!(clock.reads(), before + 1);
-    assert_eq!(bounded.snapshot().admitted, 1);
+    let (reads, snapshot) = clock_reads_of_one_request(
+        DeadlinePolicy::builder().default_budget(Duration::from_secs(1)),
+    )
+    .await;
+    assert_eq!(reads, 1);
+    assert_eq!(snapshot.admitted, 1);
 }
