@@ -4,10 +4,9 @@
 //! time" (`tat`, as in GCRA), so that while nobody waits a request that fits is
 //! released without the lock (see [`schedule`]). The head of the queue is released at
 //! `tat - (burst - weight) * interval`; each release moves `tat` on by
-//! `weight * interval`. Only the head ever holds a timer; the
-//! others wait to be woken when they become the head (see [`waiter`](crate::waiter)),
-//! so a waiter that leaves the queue (cancelled) takes no capacity with it: its
-//! successor inherits its turn.
+//! `weight * interval`. Only the head ever holds a timer; the others wait to be woken
+//! when they become the head (see [`waiter`](crate::waiter)), so a waiter that leaves
+//! the queue (cancelled) takes no capacity with it: its successor inherits its turn.
 
 use std::collections::VecDeque;
 use std::fmt;
