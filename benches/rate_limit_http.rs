@@ -2,7 +2,8 @@
 //! (direct, keyed by peer IP, keyed with the RateLimit headers on admitted responses)
 //! against tower_governor's `GovernorLayer` (keyed by peer IP), the bare service, and
 //! the floors (`tollgate_workspace::floors::RateLimitFloor`: one GCRA check, direct or
-//! on a flat array indexed by the peer's IP).
+//! on a flat array indexed by the peer's IP; `HeadersFloor` around the keyed one: two
+//! inserts of header values made beforehand).
 //! Every quota is far above the request rate, so every request is admitted and only the
 //! overhead is measured.
 //!
@@ -21,7 +22,7 @@ use http::{Request, Response};
 use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter};
 use tollgate_http::rate_limit::{AdmittedHeaders, PeerIp};
 use tollgate_http::AsResponse;
-use tollgate_workspace::floors::RateLimitFloor;
+use tollgate_workspace::floors::{HeadersFloor, RateLimitFloor};
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -108,6 +109,18 @@ fn layer_overhead(c: &mut Criterion) {
     let mut floor = RateLimitFloor::keyed(handler, 1_024, u64::from(CELLS), peer_bucket);
     admits("floor_keyed_peer_ip", &mut floor, peer);
     group.bench_function("floor_keyed_peer_ip", |b| {
+        b.iter(|| black_box(call(&mut floor, request(peer))))
+    });
+
+    // The headers' floor: the keyed floor, plus two inserts of values made beforehand.
+    let mut floor = HeadersFloor::new(RateLimitFloor::keyed(
+        handler,
+        1_024,
+        u64::from(CELLS),
+        peer_bucket,
+    ));
+    admits("floor_keyed_peer_ip_with_headers", &mut floor, peer);
+    group.bench_function("floor_keyed_peer_ip_with_headers", |b| {
         b.iter(|| black_box(call(&mut floor, request(peer))))
     });
 

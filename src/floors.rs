@@ -474,3 +474,62 @@ where
         Poll::Ready(Err("timed out".into()))
     }
 }
+
+/// The floor of writing the `RateLimit` headers on a response: two inserts of custom
+/// names into the response's `HeaderMap`, with values made before the request (a real
+/// layer must also format the remaining count and the reset per request). What any
+/// layer that writes two headers pays on `http`'s header map.
+///
+/// ```
+/// use tollgate_workspace::floors::HeadersFloor;
+/// # use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let handler = tower::service_fn(|_: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// });
+/// let response = HeadersFloor::new(handler).oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.headers()["ratelimit"], "\"default\";r=9;t=1");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HeadersFloor<S> {
+    inner: S,
+}
+
+impl<S> HeadersFloor<S> {
+    /// `inner`'s responses, with the two headers.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, Req, ResB> Service<Req> for HeadersFloor<S>
+where
+    S: Service<Req, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = futures::future::MapOk<S::Future, fn(Response<ResB>) -> Response<ResB>>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        futures::TryFutureExt::map_ok(self.inner.call(req), |mut response| {
+            let headers = response.headers_mut();
+            headers.insert(
+                http::header::HeaderName::from_static("ratelimit-policy"),
+                http::HeaderValue::from_static("\"default\";q=10;w=1"),
+            );
+            headers.insert(
+                http::header::HeaderName::from_static("ratelimit"),
+                http::HeaderValue::from_static("\"default\";r=9;t=1"),
+            );
+            response
+        })
+    }
+}
