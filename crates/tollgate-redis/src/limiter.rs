@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
-use redis::Script;
+use redis::{Script, Value};
 use tollgate_bucket::{Admitted, Decide, Decision, KeyedRateLimiter, Limiter};
 use tollgate_core::saturating_nanos as nanos;
 use tollgate_core::sync::{AtomicU64, Ordering};
@@ -427,12 +427,10 @@ where
         invocation.arg(units.per_ms()).arg(units.units_in(slack));
         let mut conn = self.conn.clone();
         let deadline = timer::instant(&self.clock, now, now + self.timeout);
-        match tokio::time::timeout_at(deadline, invocation.invoke_async::<Vec<i64>>(&mut conn))
-            .await
-        {
+        match tokio::time::timeout_at(deadline, invocation.invoke_async::<Value>(&mut conn)).await {
             Err(_) => Err(RoundTripError::Timeout(self.timeout)),
             Ok(Err(error)) => Err(RoundTripError::Redis(error)),
-            Ok(Ok(reply)) => Reply::parse(&reply).ok_or(RoundTripError::Reply(reply)),
+            Ok(Ok(reply)) => Reply::parse(&reply, take).ok_or(RoundTripError::Reply(reply)),
         }
     }
 
@@ -648,7 +646,7 @@ impl Future for Answer {
 enum RoundTripError {
     Timeout(Duration),
     Redis(redis::RedisError),
-    Reply(Vec<i64>),
+    Reply(Value),
 }
 
 impl fmt::Display for RoundTripError {
