@@ -5,7 +5,8 @@
 //! on a flat array indexed by the peer's IP; `HeadersFloor` around the keyed one: two
 //! inserts of header values made beforehand).
 //! Every quota is far above the request rate, so every request is admitted and only the
-//! overhead is measured.
+//! overhead is measured. A second group measures the headers alone: a response written
+//! bare, with the floor's two inserts, and with tollgate's.
 //!
 //! `cargo bench --bench rate_limit_http`
 
@@ -13,16 +14,18 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::FutureExt;
 use http::{Request, Response};
-use tollgate_bucket::{KeyedRateLimiter, Quota, RateLimitLayer, RateLimiter};
+use tollgate_bucket::{Admitted, KeyedRateLimiter, OnAdmitted, Quota, RateLimitLayer, RateLimiter};
+use tollgate_core::Timestamp;
 use tollgate_http::rate_limit::{AdmittedHeaders, PeerIp};
 use tollgate_http::AsResponse;
-use tollgate_workspace::floors::{HeadersFloor, RateLimitFloor};
+use tollgate_workspace::floors::{self, HeadersFloor, RateLimitFloor};
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -172,5 +175,43 @@ fn layer_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, layer_overhead);
+/// The headers alone, without a request around them: an admitted response as an axum
+/// handler makes it (with a `content-type`), built and dropped bare, with the floor's
+/// two ready-made headers, and with tollgate's (`AdmittedHeaders`: the note taken at
+/// admission, then written on the response).
+fn headers_alone(c: &mut Criterion) {
+    let quota = Quota::per_second(10).burst(10).expect("a valid quota");
+    let now = Timestamp::ZERO;
+    let admitted = Admitted::from_tat(quota, now, now + Duration::from_millis(100));
+    let response = || {
+        let mut response = Response::new(Body::empty());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    };
+    let mut group = c.benchmark_group(tollgate_workspace::bench_group("rate_limit_headers"));
+    group.bench_function("response_only", |b| b.iter(|| black_box(response())));
+    group.bench_function("floor_two_inserts", |b| {
+        b.iter(|| {
+            let mut response = response();
+            floors::insert_headers(response.headers_mut());
+            black_box(response)
+        })
+    });
+    let headers = AdmittedHeaders::new();
+    group.bench_function("tollgate_admitted_headers", |b| {
+        b.iter(|| {
+            let mut response = response();
+            let note = OnAdmitted::<Response<Body>>::note(&headers, black_box(&admitted), None)
+                .expect("headers are written");
+            <AdmittedHeaders as OnAdmitted<Response<Body>>>::annotate(note, &mut response);
+            black_box(response)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layer_overhead, headers_alone);
 criterion_main!(benches);

@@ -520,16 +520,28 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         futures::TryFutureExt::map_ok(self.inner.call(req), |mut response| {
-            let headers = response.headers_mut();
-            headers.insert(
-                http::header::HeaderName::from_static("ratelimit-policy"),
-                http::HeaderValue::from_static("\"default\";q=10;w=1"),
-            );
-            headers.insert(
-                http::header::HeaderName::from_static("ratelimit"),
-                http::HeaderValue::from_static("\"default\";r=9;t=1"),
-            );
+            insert_headers(response.headers_mut());
             response
         })
     }
+}
+
+/// What [`HeadersFloor`] writes on each response: two custom-named headers, with values
+/// made beforehand.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// tollgate_workspace::floors::insert_headers(&mut headers);
+/// assert_eq!(headers["ratelimit-policy"], "\"default\";q=10;w=1");
+/// ```
+#[inline]
+pub fn insert_headers(headers: &mut http::HeaderMap) {
+    headers.insert(
+        http::header::HeaderName::from_static("ratelimit-policy"),
+        http::HeaderValue::from_static("\"default\";q=10;w=1"),
+    );
+    headers.insert(
+        http::header::HeaderName::from_static("ratelimit"),
+        http::HeaderValue::from_static("\"default\";r=9;t=1"),
+    );
 }
