@@ -103,12 +103,15 @@ impl Reply {
     /// panic).
     pub(crate) fn parse(reply: &Value, lease: u32) -> Option<Reply> {
         match *reply {
-            Value::Int(reset) if reset >= 0 => Some(Reply::Granted {
-                cells: lease,
-                reset: reset.unsigned_abs(),
-            }),
-            Value::Int(refused) => Some(Reply::Refused {
-                wait: (-1 - refused).unsigned_abs(),
+            Value::Int(value) => Some(match u64::try_from(value) {
+                Ok(reset) => Reply::Granted {
+                    cells: lease,
+                    reset,
+                },
+                // `-1 - value` is at least 0, and cannot overflow, for every negative.
+                Err(_) => Reply::Refused {
+                    wait: (-1 - value).unsigned_abs(),
+                },
             }),
             Value::Array(ref pair) => match pair[..] {
                 [Value::Int(granted), Value::Int(reset)] => Some(Reply::Granted {
