@@ -5,6 +5,8 @@
 //! per-try timeout), and the same set composed from the peers (tower
 //! `ConcurrencyLimit`, governor in a minimal layer, tower-resilience's breaker, tower
 //! `Timeout`). Every quota is far above the request rate: nothing is refused.
+//! `tollgate_peers_four_layers` is tollgate's stack with only the layers the peers have
+//! (drain, rate limit, breaker, per-try timeout), to compare like with like.
 //!
 //! `cargo bench --bench stack`; the HTTP throughput against bare axum is
 //! `cargo bench --bench http_load`.
@@ -49,6 +51,24 @@ fn call<S: Service<Request<Body>>>(svc: &mut S) -> Option<Result<S::Response, S:
 
 fn tollgate_stack() -> ServerStack {
     tollgate_workspace::bench_server_stack(KeySource::global())
+}
+
+/// tollgate's stack with the peers' four layers only: the drain (in flight, as
+/// `ConcurrencyLimit`), the rate limit, the breaker and the per-try timeout.
+fn tollgate_four_layers() -> ServerStack {
+    let quota = Quota::with_period(CELLS, Duration::from_secs(1))
+        .build()
+        .expect("a valid quota");
+    let (stack, _) = ServerStack::builder()
+        .rate_limit(
+            KeyedRateLimiter::builder(quota).build().expect("valid"),
+            KeySource::global(),
+        )
+        .breaker(Breaker::builder().build().expect("valid"))
+        .timeout(TimeoutPolicy::per_try(Duration::from_secs(2)).expect("valid"))
+        .build()
+        .expect("an aligned stack");
+    stack
 }
 
 // ===== the peers: governor in a minimal layer =====
@@ -177,6 +197,11 @@ fn server_stack(c: &mut Criterion) {
     let mut theirs = peers(handler());
     group.bench_function("peers_composed", |b| {
         b.iter(|| black_box(call(&mut theirs)))
+    });
+
+    let mut four = tollgate_four_layers().layer(handler());
+    group.bench_function("tollgate_peers_four_layers", |b| {
+        b.iter(|| black_box(call(&mut four)))
     });
 
     // As axum serves a route: a clone of the service per request. tollgate's stack
