@@ -263,7 +263,9 @@ impl Default for ManualClock {
 #[cfg(feature = "tokio")]
 #[derive(Clone, Debug)]
 pub struct TokioClock {
-    origin: tokio::time::Instant,
+    // Zero-sized: the origin is the process's, so the clock is a name for it, and the
+    // layers, policies and futures that keep one pay nothing for it.
+    _origin: (),
 }
 
 #[cfg(feature = "tokio")]
@@ -272,18 +274,25 @@ impl TokioClock {
     /// first one was made, so timestamps from different clocks are on one timeline and
     /// a runtime paused a little earlier still reads a time after the origin.
     pub fn new() -> Self {
-        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
-        let origin = *ORIGIN.get_or_init(|| {
-            let now = tokio::time::Instant::now();
-            now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now)
-        });
-        Self { origin }
+        origin();
+        Self { _origin: () }
     }
 
     /// The tokio instant of a timestamp on this clock, for `sleep_until`.
     pub fn instant(&self, at: Timestamp) -> tokio::time::Instant {
-        self.origin + Duration::from_nanos(at.0)
+        origin() + Duration::from_nanos(at.0)
     }
+}
+
+/// The origin of every [`TokioClock`], fixed by the first one made.
+#[cfg(feature = "tokio")]
+#[inline]
+fn origin() -> tokio::time::Instant {
+    static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let now = tokio::time::Instant::now();
+        now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now)
+    })
 }
 
 #[cfg(feature = "tokio")]
@@ -297,13 +306,13 @@ impl Default for TokioClock {
 impl Clock for TokioClock {
     #[inline]
     fn now(&self) -> Timestamp {
-        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(origin());
         Timestamp(saturating_nanos(elapsed))
     }
 
     #[inline]
     fn tokio_origin(&self) -> Option<tokio::time::Instant> {
-        Some(self.origin)
+        Some(origin())
     }
 }
 
